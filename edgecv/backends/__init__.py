@@ -1,0 +1,91 @@
+"""Backends run an artifact: a context manager with `infer(dict[str, ndarray]) -> dict[str, ndarray]`.
+
+Builders live in edgecv/exporters; backends only run what they are given (Polygraphy's split).
+A new backend is one file and one entry in BACKENDS; the file suffix picks it unless
+`backend=` names one:
+
+    with open_backend("runs/exp/best.onnx") as b:
+        out = b.infer({"input": x})["output"]
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..errors import EdgecvError
+from ..meta import ModelMeta, output_name
+
+BACKENDS = {
+    "torch": "edgecv.backends.torch_backend:TorchBackend",
+    "onnxruntime": "edgecv.backends.ort:OrtBackend",
+    "tensorrt": "edgecv.backends.tensorrt:TrtBackend",
+}
+SUFFIXES = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime",
+            ".engine": "tensorrt", ".trt": "tensorrt", ".plan": "tensorrt"}
+
+
+class Backend:
+    """Base class: subclasses set `meta`, `inputs` ({name: (shape, dtype)}) and implement infer()."""
+
+    name = "base"
+    meta: ModelMeta
+    inputs: Dict[str, tuple]
+    device = "cpu"
+
+    def infer(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """One NCHW float32 batch in, the model's single output out; splits batches a static
+        input cannot take at once."""
+        name = next(iter(self.inputs))
+        fixed = self.inputs[name][0][0]
+        if isinstance(fixed, int) and fixed > 0 and len(x) != fixed:
+            return self._predict_fixed(x, name, fixed)
+        out = self.infer({name: np.ascontiguousarray(x, np.float32)})
+        return out[output_name(out)]
+
+    def _predict_fixed(self, x, name, fixed):
+        outs = []
+        for i in range(0, len(x), fixed):
+            chunk = x[i:i + fixed]
+            n = len(chunk)
+            if n < fixed:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+            out = self.infer({name: np.ascontiguousarray(chunk, np.float32)})
+            outs.append(out[output_name(out)][:n])
+        return np.concatenate(outs)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def backend_for(path, backend: Optional[str] = None) -> str:
+    if backend:
+        if backend not in BACKENDS:
+            raise EdgecvError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return backend
+    kind = SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise EdgecvError(f"{path}: unknown model type; expected one of {', '.join(SUFFIXES)}")
+    return kind
+
+
+def open_backend(path, backend: Optional[str] = None, **options) -> Backend:
+    """Open any edgecv artifact. Options go to the backend (device, providers, threads, meta)."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgecvError(f"{path}: no such model file; check the path (train with `edgecv train`)")
+    if path.is_dir():
+        raise EdgecvError(f"{path}: is a folder; pass a model file such as {path}/best.pt")
+    module, cls = BACKENDS[backend_for(path, backend)].split(":")
+    return getattr(importlib.import_module(module), cls)(path, **options)

@@ -1,0 +1,95 @@
+"""Training augmentation: rotation, translation, scale, flips, brightness and contrast.
+
+Applied to the resized uint8 image; for regression every geometric transform moves the pixel
+targets with the pixels (a horizontal flip mirrors x). Off for evaluation.
+
+    aug = AugmentConfig(rotation=10, flip=0.5)
+    img2, xy2 = augment(img, xy_normalized, aug, rng, kinds=["x", "y"])
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    rotation: float = 10.0      # degrees, uniform in [-r, r]
+    translate: float = 0.1      # fraction of width/height
+    scale: float = 0.1          # zoom in [1-s, 1+s]
+    flip: float = 0.5           # horizontal flip probability
+    vflip: float = 0.0          # vertical flip probability
+    brightness: float = 0.2     # factor in [1-b, 1+b]
+    contrast: float = 0.2       # factor in [1-c, 1+c] about the mean
+
+    def __post_init__(self):
+        for name in ("rotation", "translate", "scale", "flip", "vflip", "brightness", "contrast"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"augment.{name} must be >= 0")
+        if self.flip > 1 or self.vflip > 1 or self.scale >= 1:
+            raise ValueError("augment.flip/vflip are probabilities (<= 1) and augment.scale must be < 1")
+
+    @property
+    def geometric(self) -> bool:
+        return self.enabled and any((self.rotation, self.translate, self.scale, self.flip, self.vflip))
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and (self.geometric or self.brightness > 0 or self.contrast > 0)
+
+
+def affine_matrix(w: int, h: int, angle: float, scale: float, tx: float, ty: float,
+                  hflip: bool, vflip: bool) -> np.ndarray:
+    """2x3 matrix in continuous pixel coordinates (x in [0, W]) about the image centre."""
+    cx, cy = w / 2.0, h / 2.0
+    a = math.radians(angle)
+    fx, fy = (-1.0 if hflip else 1.0), (-1.0 if vflip else 1.0)
+    ca, sa = math.cos(a) * scale, math.sin(a) * scale
+    lin = np.array([[ca, -sa], [sa, ca]]) @ np.diag([fx, fy])
+    t = np.array([cx + tx, cy + ty]) - lin @ np.array([cx, cy])
+    return np.hstack([lin, t[:, None]])
+
+
+def move_points(values: np.ndarray, kinds: Sequence[str], m: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Apply m to each (x, y) pair of normalized targets; x pairs with the next y target."""
+    out = np.array(values, np.float32, copy=True)
+    xs = [i for i, k in enumerate(kinds) if k == "x"]
+    ys = [i for i, k in enumerate(kinds) if k == "y"]
+    for ix, iy in zip(xs, ys):
+        px, py = (out[ix] + 1) * w / 2.0, (out[iy] + 1) * h / 2.0
+        nx, ny = m @ np.array([px, py, 1.0])
+        out[ix], out[iy] = nx / (w / 2.0) - 1, ny / (h / 2.0) - 1
+    return out
+
+
+def augment(img: np.ndarray, targets: Optional[np.ndarray], cfg: AugmentConfig,
+            rng: np.random.Generator, kinds: Sequence[str] = ()):
+    """-> (augmented uint8 image, moved targets or None)."""
+    import cv2
+
+    if not cfg.active:
+        return img, targets
+    h, w = img.shape[:2]
+    if cfg.geometric:
+        m = affine_matrix(w, h, rng.uniform(-cfg.rotation, cfg.rotation),
+                          rng.uniform(1 - cfg.scale, 1 + cfg.scale),
+                          rng.uniform(-cfg.translate, cfg.translate) * w,
+                          rng.uniform(-cfg.translate, cfg.translate) * h,
+                          rng.random() < cfg.flip, rng.random() < cfg.vflip)
+        # cv2 works in pixel-index coordinates (centres at integers): shift by half a pixel
+        shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+        m_idx = (shift @ np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(shift))[:2]
+        img = cv2.warpAffine(img, m_idx, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if targets is not None:
+            targets = move_points(targets, kinds, m, w, h)
+    if cfg.brightness > 0 or cfg.contrast > 0:
+        f = img.astype(np.float32)
+        c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+        b = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+        f = ((f - f.mean()) * c + f.mean()) * b
+        img = np.clip(f, 0, 255).astype(np.uint8)
+    return img, targets

@@ -1,0 +1,30 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero, without a traceback.
+
+Raise `EdgecvError("FILE: what is wrong; how to fix it")` for anything a user can fix
+(bad data, bad options, a wrong model file). Programming errors stay ordinary exceptions.
+"""
+
+
+class EdgecvError(Exception):
+    """An error the user can fix; its message names the file and the fix."""
+
+    exit_code = 2
+
+
+class MissingDependency(EdgecvError):
+    """An optional package (torch, onnxruntime, tensorrt, ...) is not installed."""
+
+    def __init__(self, package: str, extra: str, why: str = ""):
+        hint = f"pip install 'edgecv[{extra}]'" if extra else f"install {package}"
+        super().__init__(f"{package} is not installed{' (' + why + ')' if why else ''}; {hint}")
+        self.package = package
+
+
+def require(module: str, extra: str, why: str = ""):
+    """Import an optional heavy module or raise a one-line MissingDependency."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise MissingDependency(module.split(".")[0], extra, why) from e

@@ -1,0 +1,142 @@
+"""Model metadata that travels with every artifact, and the numpy postprocessing it implies.
+
+The same JSON dict is stored in checkpoints (`ckpt["meta"]`), in ONNX `metadata_props["edgecv"]`
+and in a TensorRT engine's sidecar `.json`, like timm's pretrained config. It is parsed with
+`json.loads`, never eval or pickle. numpy only, so the Jetson runtime can use it without torch.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from .spec import PreprocessSpec
+
+TASKS = ("classify", "binary", "regress")
+_COORD = re.compile(r"^(?:.*_)?([xy])\d*$", re.IGNORECASE)
+
+
+def target_kind(name: str) -> str:
+    """'x' / 'y' for pixel coordinates (x, y, x2, left_x ...), 'value' for any other target."""
+    m = _COORD.match(name)
+    return m.group(1).lower() if m else "value"
+
+
+@dataclass
+class ModelMeta:
+    task: str
+    classes: List[str] = field(default_factory=list)      # classify / binary
+    targets: List[dict] = field(default_factory=list)     # regress: {"name","kind","offset","scale"}
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    arch: str = "resnet18"
+    version: str = ""
+    source_sha256: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if isinstance(self.preprocess, dict):
+            self.preprocess = PreprocessSpec.from_dict(self.preprocess)
+        if not self.version:
+            from . import __version__
+            self.version = __version__
+
+    @property
+    def num_outputs(self) -> int:
+        return {"classify": len(self.classes), "binary": 1}.get(self.task, len(self.targets))
+
+    @property
+    def target_names(self) -> List[str]:
+        return [t["name"] for t in self.targets]
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "classes": list(self.classes), "targets": list(self.targets),
+                "preprocess": self.preprocess.to_dict(), "arch": self.arch, "version": self.version,
+                "source_sha256": self.source_sha256, "extra": self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelMeta":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @classmethod
+    def from_json(cls, s: str) -> "ModelMeta":
+        return cls.from_dict(json.loads(s))
+
+    # --- targets <-> network outputs (regression) -------------------------------------------
+    def normalize_targets(self, values: np.ndarray, width: float, height: float) -> np.ndarray:
+        """Pixel coordinates -> [-1, 1] of the stored image; other targets by offset/scale."""
+        out = np.asarray(values, np.float32).copy()
+        for i, t in enumerate(self.targets):
+            off, sc = _affine(t, width, height)
+            out[..., i] = (out[..., i] - off) / sc
+        return out
+
+    def denormalize_targets(self, outputs: np.ndarray, width: float, height: float) -> np.ndarray:
+        out = np.asarray(outputs, np.float32).copy()
+        for i, t in enumerate(self.targets):
+            off, sc = _affine(t, width, height)
+            out[..., i] = out[..., i] * sc + off
+        return out
+
+
+def _affine(t: dict, width: float, height: float):
+    if t["kind"] == "x":
+        return width / 2.0, width / 2.0
+    if t["kind"] == "y":
+        return height / 2.0, height / 2.0
+    return float(t.get("offset", 0.0)), float(t.get("scale", 1.0)) or 1.0
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def probabilities(meta: ModelMeta, logits: np.ndarray) -> np.ndarray:
+    """Network output (N, C) or (N, 1) -> class probabilities (N, C); binary gives [neg, pos]."""
+    logits = np.asarray(logits, np.float32)
+    if meta.task == "binary":
+        p = 1.0 / (1.0 + np.exp(-logits.reshape(len(logits), -1)[:, :1]))
+        return np.concatenate([1.0 - p, p], axis=1)
+    return softmax(logits)
+
+
+def topk(meta: ModelMeta, logits: np.ndarray, k: int = 5) -> List[List[tuple]]:
+    """[(class name, probability), ...] best first, for each row."""
+    probs = probabilities(meta, logits)
+    k = min(k, probs.shape[1])
+    idx = np.argsort(-probs, axis=1)[:, :k]
+    return [[(meta.classes[j], float(p[j])) for j in row] for row, p in zip(idx, probs)]
+
+
+def output_name(outputs: dict) -> str:
+    """The one output that matters (edgecv models have exactly one)."""
+    return "output" if "output" in outputs else next(iter(outputs))
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(chunk), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def load_sidecar(path) -> Optional[ModelMeta]:
+    """Metadata from `<artifact>.json` next to an artifact (engines), or None."""
+    from pathlib import Path
+
+    p = Path(str(path) + ".json") if not str(path).endswith(".json") else Path(path)
+    if not p.exists():
+        return None
+    return ModelMeta.from_dict(json.loads(p.read_text())["meta"])

@@ -1,0 +1,112 @@
+"""The one preprocessing spec shared by training, evaluation, export and the camera runtime.
+
+It travels with the model (checkpoint, ONNX `metadata_props`, engine sidecar), so a deployed
+artifact preprocesses frames exactly as training did. numpy + OpenCV only: the runtime on a
+Jetson imports this without torch.
+
+    >>> spec = PreprocessSpec(imgsz=(224, 224))
+    >>> x = preprocess(np.zeros((480, 640, 3), np.uint8), spec)   # -> float32 (3, 224, 224)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("stretch", "center_crop")
+
+
+@dataclass
+class PreprocessSpec:
+    """How an RGB uint8 image becomes the network input.
+
+    resize: "stretch" scales the whole image to imgsz (jetson-inference style; required for
+    regression so pixel targets map linearly); "center_crop" scales the shorter side to
+    imgsz/crop_ratio and crops the centre (torchvision's ImageNet evaluation).
+    """
+
+    imgsz: Tuple[int, int] = (224, 224)  # (height, width)
+    resize: str = "stretch"
+    crop_ratio: float = 0.875
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+    color: str = "RGB"
+    layout: str = "NCHW"
+    interpolation: str = "linear"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.imgsz, int):
+            self.imgsz = (self.imgsz, self.imgsz)
+        self.imgsz = tuple(int(v) for v in self.imgsz)
+        self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if len(self.imgsz) != 2 or min(self.imgsz) < 8:
+            raise ValueError(f"imgsz must be (h, w) with sides >= 8, got {self.imgsz}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError("mean and std need 3 values each, std > 0")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["imgsz"] = list(self.imgsz)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PreprocessSpec":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _interp(spec: PreprocessSpec):
+    import cv2
+
+    return {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}[spec.interpolation]
+
+
+def resize_uint8(img: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Resize (and crop) an HxWx3 uint8 image to spec.imgsz; the geometric half of preprocessing."""
+    import cv2
+
+    h, w = spec.imgsz
+    if spec.resize == "stretch":
+        if img.shape[:2] == (h, w):
+            return img
+        return cv2.resize(img, (w, h), interpolation=_interp(spec))
+    scale = max(h, w) / spec.crop_ratio / min(img.shape[:2])
+    rh, rw = max(h, round(img.shape[0] * scale)), max(w, round(img.shape[1] * scale))
+    img = cv2.resize(img, (rw, rh), interpolation=_interp(spec))
+    top, left = (rh - h) // 2, (rw - w) // 2
+    return img[top:top + h, left:left + w]
+
+
+def normalize(img: np.ndarray, spec: PreprocessSpec, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """uint8 HxWx3 (already resized) -> float32 3xHxW, (x/255 - mean) / std, into `out` if given."""
+    scale = (1.0 / (255.0 * np.asarray(spec.std, np.float32))).reshape(3, 1, 1)
+    shift = (np.asarray(spec.mean, np.float32) / np.asarray(spec.std, np.float32)).reshape(3, 1, 1)
+    if out is None:
+        out = np.empty((3,) + img.shape[:2], np.float32)
+    np.multiply(img.transpose(2, 0, 1), scale, out=out, casting="unsafe")
+    out -= shift
+    return out
+
+
+def preprocess(img: np.ndarray, spec: PreprocessSpec, out: Optional[np.ndarray] = None,
+               bgr: bool = False) -> np.ndarray:
+    """An RGB (or BGR with bgr=True, as OpenCV captures) uint8 image -> network input (3, H, W)."""
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if bgr:
+        img = img[:, :, ::-1]
+    return normalize(resize_uint8(np.ascontiguousarray(img), spec), spec, out)
+
+
+def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec, bgr: bool = False) -> np.ndarray:
+    out = np.empty((len(images), 3) + spec.imgsz, np.float32)
+    for i, img in enumerate(images):
+        preprocess(img, spec, out[i], bgr=bgr)
+    return out

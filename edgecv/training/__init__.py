@@ -1,0 +1,1 @@
+"""Training: config, data pipeline, loop, optimizers/schedules and callbacks (needs torch)."""

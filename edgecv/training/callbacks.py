@@ -1,0 +1,126 @@
+"""Training callbacks: best/last checkpoints, early stopping, CSV log, TensorBoard, curves.
+
+User callbacks from the Python API get the same hooks:
+
+    class Print(Callback):
+        def on_epoch_end(self, trainer, epoch, metrics): print(epoch, metrics["val_loss"])
+    edgecv.train(data="data/", callbacks=[Print()])
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from ..fileio import write_text
+
+
+class Callback:
+    def on_train_start(self, trainer): pass
+    def on_batch_end(self, trainer, step: int, loss: float): pass
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict): pass
+    def on_train_end(self, trainer): pass
+
+
+def better(monitor: str, value: float, best, min_delta: float = 0.0) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    maximize = monitor.endswith("accuracy")
+    return value > best + min_delta if maximize else value < best - min_delta
+
+
+class Checkpoints(Callback):
+    """last.pt every epoch; best.pt when the monitored metric improves. Both written atomically."""
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        value = metrics.get(trainer.cfg.monitor)
+        improved = better(trainer.cfg.monitor, value, trainer.best)
+        if improved:
+            trainer.best, trainer.best_epoch = value, epoch
+        trainer.save("last.pt", epoch)
+        if improved:
+            trainer.save("best.pt", epoch)
+
+
+class EarlyStopping(Callback):
+    def __init__(self, patience: int, min_delta: float):
+        self.patience, self.min_delta, self.best, self.wait = patience, min_delta, None, 0
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        value = metrics.get(trainer.cfg.monitor)
+        if better(trainer.cfg.monitor, value, self.best, self.min_delta):
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_reason = f"early stopping: {trainer.cfg.monitor} did not improve for {self.patience} epochs"
+
+
+class CSVLog(Callback):
+    """metrics.csv, rewritten atomically each epoch (a resumed run keeps its earlier rows)."""
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        trainer.history.append({"epoch": epoch, **metrics})
+        keys = list(dict.fromkeys(k for row in trainer.history for k in row))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(trainer.history)
+        write_text(trainer.run_dir / "metrics.csv", buf.getvalue())
+
+
+class TensorBoard(Callback):
+    def on_train_start(self, trainer):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.writer = None
+            return
+        self.writer = SummaryWriter(str(trainer.run_dir / "tensorboard"))
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.writer:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)):
+                    self.writer.add_scalar(k.replace("_", "/", 1), v, epoch)
+            self.writer.flush()
+
+    def on_train_end(self, trainer):
+        if self.writer:
+            self.writer.close()
+
+
+class Curves(Callback):
+    def on_epoch_end(self, trainer, epoch, metrics):
+        plot_curves(trainer.history, trainer.run_dir / "curves.png")
+
+
+def plot_curves(history, path: Path):
+    """Train/val loss and the task metric per epoch, as a PNG (no TensorBoard needed)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    metric = next((k for k in ("val_accuracy", "val_rmse_px") if any(k in r for r in history)), None)
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 3.6), squeeze=False)
+    ep = [r["epoch"] for r in history]
+    for key in ("train_loss", "val_loss"):
+        axes[0][0].plot(ep, [r.get(key, float("nan")) for r in history], marker="o", label=key)
+    axes[0][0].set_xlabel("epoch"), axes[0][0].set_title("loss"), axes[0][0].legend()
+    if metric:
+        axes[0][1].plot(ep, [r.get(metric, float("nan")) for r in history], marker="o", color="C2")
+        axes[0][1].set_xlabel("epoch"), axes[0][1].set_title(metric)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    from ..fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buf.getvalue())
+    return path

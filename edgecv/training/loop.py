@@ -1,0 +1,175 @@
+"""`edgecv train`: the training loop, run folders, resume, and the Python API `edgecv.train()`.
+
+    edgecv train --data data/shapes --task classify --imgsz 64 --epochs 5 --pretrained none
+    edgecv train --resume runs/exp            # continue an interrupted run from last.pt
+
+A run folder holds best.pt, last.pt, config.yaml, metrics.csv, curves.png, split.json, tensorboard/.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from ..data.datasets import describe_targets, load_dataset
+from ..data.images import warn_unreadable
+from ..errors import EdgecvError
+from ..meta import ModelMeta
+from ..spec import PreprocessSpec
+from . import callbacks as cb
+from .config import TrainConfig, load_config, save_config
+from .data import ImageCache, make_loader, make_torch_dataset
+from .steps import Steps
+
+
+def next_run_dir(out: str) -> Path:
+    """runs/exp, then runs/exp2, runs/exp3 ... for the default; an explicit --out must be new or empty."""
+    if out:
+        p = Path(out)
+        if (p / "last.pt").exists():
+            raise EdgecvError(f"{p}: already holds a run; continue it with --resume {p} or pick another --out")
+        return p
+    base, i = Path("runs") / "exp", 2
+    p = base
+    while p.exists():
+        p, i = base.with_name(f"exp{i}"), i + 1
+    return p
+
+
+class Trainer:
+    """Owns the model, data, optimizer and callbacks of one run. rank 0 alone writes files."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, callbacks=(), log=print, resume: bool = False):
+        self.cfg, self.run_dir, self.log, self.resume = cfg, Path(run_dir), log, resume
+        self.best, self.best_epoch, self.stop_reason, self.history = None, -1, "", []
+        self.start_epoch, self.is_main = 0, True
+        self.callbacks: List[cb.Callback] = [cb.CSVLog(), cb.Checkpoints(), cb.Curves()]
+        if cfg.patience > 0:
+            self.callbacks.append(cb.EarlyStopping(cfg.patience, cfg.min_delta))
+        if cfg.tensorboard:
+            self.callbacks.append(cb.TensorBoard())
+        self.callbacks += list(callbacks)
+
+    # --- set-up -----------------------------------------------------------------------------
+    def setup_data(self):
+        cfg = self.cfg
+        split_file = self.run_dir / "split.json" if self.resume else None
+        self.dataset = ds = load_dataset(cfg.data, cfg.task, cfg.split, cfg.seed, split_file)
+        spec = PreprocessSpec(imgsz=(cfg.imgsz, cfg.imgsz), resize=cfg.resize)
+        self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=describe_targets(ds) if cfg.task == "regress" else [],
+                              preprocess=spec, arch=cfg.model, extra={"dropout": cfg.dropout})
+        t0 = time.perf_counter()
+        self.caches = {s: ImageCache(ds.items(s), spec) for s in ("train", "val")}
+        bad = ds.unreadable + [p for c in self.caches.values() for p in c.bad]
+        warn_unreadable(bad, self.log)
+        if not len(self.caches["train"].images):
+            raise EdgecvError(f"{cfg.data}: no readable training images")
+        self.log(f"data: {ds.root} ({ds.layout}) train {len(self.caches['train'].images)}, "
+                 f"val {len(self.caches['val'].images)}, test {len(ds.items('test'))} images; "
+                 f"{len(ds.classes) or len(ds.target_names)} {'classes' if ds.classes else 'targets'}; "
+                 f"decoded in {time.perf_counter() - t0:.1f}s")
+        if self.is_main:
+            ds.save_split(self.run_dir / "split.json", cfg.seed, None)
+
+    def loaders(self):
+        import torch
+
+        cfg = self.cfg
+        train_ds = make_torch_dataset(self.caches["train"], self.meta, cfg.augment, cfg.seed)
+        val_ds = make_torch_dataset(self.caches["val"], self.meta, None)
+        sampler = self.make_sampler(train_ds)
+        pin = torch.cuda.is_available() and self.steps.device.type == "cuda"
+        self.train_loader = make_loader(train_ds, cfg.batch, True, cfg.seed, cfg.workers, sampler, pin)
+        self.val_loader = make_loader(val_ds, cfg.batch, False, cfg.seed, 0, None, pin)
+
+    def make_sampler(self, ds):
+        return None  # the distributed trainer returns a DistributedSampler
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self) -> Path:
+        import torch
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.setup_data()
+        self.steps = Steps(cfg, self.meta, self.caches, self.log)
+        self.steps.build(self.resume_state())
+        if not self.steps.feature_mode:
+            self.loaders()
+        else:
+            self.train_loader = self.val_loader = None
+        if self.is_main:
+            save_config(cfg, self.run_dir / "config.yaml")
+        for c in self.callbacks:
+            c.on_train_start(self)
+        self.log(f"train: {cfg.model} {cfg.task} on {self.steps.device}, {cfg.epochs} epochs, "
+                 f"{self.steps.describe()} -> {self.run_dir}")
+        for epoch in range(self.start_epoch, cfg.epochs):
+            torch.manual_seed(cfg.seed * 100003 + epoch)
+            t0 = time.perf_counter()
+            train_loss = self.steps.train_epoch(self, epoch)
+            if not math.isfinite(train_loss):
+                self.nan_stop(epoch)
+            metrics = {"train_loss": train_loss, **self.steps.validate(self.val_loader),
+                       "lr": self.steps.lr(), "epoch_s": round(time.perf_counter() - t0, 3)}
+            self.log("epoch {}/{}: {}".format(epoch + 1, cfg.epochs, "  ".join(
+                f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))))
+            for c in self.callbacks:
+                if self.is_main or not isinstance(c, (cb.CSVLog, cb.Checkpoints, cb.Curves, cb.TensorBoard)):
+                    c.on_epoch_end(self, epoch, metrics)
+            if self.stop_reason:
+                self.log(self.stop_reason)
+                break
+        for c in self.callbacks:
+            c.on_train_end(self)
+        self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
+                 f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
+        return self.run_dir
+
+    def nan_stop(self, epoch):
+        keep = "last.pt (the last good epoch) is kept" if (self.run_dir / "last.pt").exists() else "no checkpoint was written"
+        raise EdgecvError(f"loss became NaN/inf in epoch {epoch + 1}; the learning rate ({self.cfg.lr}) is likely "
+                          f"too high or the data has bad values; lower --lr or add --grad-clip 1.0 ({keep})")
+
+    def resume_state(self) -> Optional[dict]:
+        if not self.resume:
+            return None
+        from ..models.checkpoint import load_checkpoint
+
+        state = load_checkpoint(self.run_dir / "last.pt")
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", -1))
+        self.history = list(state.get("history", []))
+        for c in self.callbacks:
+            if isinstance(c, cb.EarlyStopping):
+                c.best, c.wait = state.get("early_best"), int(state.get("early_wait", 0))
+        self.log(f"resume: {self.run_dir}/last.pt, continuing at epoch {self.start_epoch + 1}")
+        return state
+
+    def save(self, name: str, epoch: int):
+        from ..models.checkpoint import save_checkpoint
+
+        early = next((c for c in self.callbacks if isinstance(c, cb.EarlyStopping)), None)
+        save_checkpoint(self.run_dir / name, self.steps.model, self.meta, epoch=epoch, best=self.best,
+                        best_epoch=self.best_epoch, history=self.history, config=self.cfg.to_dict(),
+                        early_best=early.best if early else None, early_wait=early.wait if early else 0,
+                        **self.steps.state())
+
+
+def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer, **options) -> Path:
+    """Python API of `edgecv train`: options are TrainConfig fields; returns the run folder."""
+    if resume:
+        run_dir = Path(resume)
+        if not (run_dir / "last.pt").exists():
+            raise EdgecvError(f"{run_dir}: nothing to resume (no last.pt); start a new run without --resume")
+        cfg = load_config(run_dir / "config.yaml", options)
+    else:
+        cfg = load_config(config, options)
+        if not cfg.data:
+            raise EdgecvError("no data folder; pass --data DIR (class folders or labels.csv)")
+        run_dir = next_run_dir(cfg.out)
+    trainer = trainer_cls(cfg, run_dir, callbacks, log, resume=bool(resume))
+    return trainer.fit()

@@ -1,0 +1,58 @@
+"""Optimizers and learning-rate schedules (each with optional linear warm-up), chosen through dicts.
+
+Schedules are functions of the fractional epoch, stepped every batch, so resuming mid-run and
+changing the batch size keep the same curve.
+"""
+from __future__ import annotations
+
+import math
+
+from .config import TrainConfig
+
+
+def build_optimizer(cfg: TrainConfig, groups):
+    import torch.optim as optim
+
+    wd = cfg.weight_decay
+    makers = {
+        "sgd": lambda: optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                                 weight_decay=wd),
+        "adam": lambda: optim.Adam(groups, lr=cfg.lr, weight_decay=wd),
+        "adamw": lambda: optim.AdamW(groups, lr=cfg.lr, weight_decay=wd),
+        "rmsprop": lambda: optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd),
+        "adagrad": lambda: optim.Adagrad(groups, lr=cfg.lr, weight_decay=wd),
+    }
+    return makers[cfg.optimizer]()
+
+
+def lr_factor(cfg: TrainConfig, epoch: float) -> float:
+    """Multiplier of the base learning rate at a fractional epoch (0 = start of training)."""
+    milestones = [float(m) for m in cfg.milestones.split(",") if m.strip()] if cfg.milestones else []
+    e, total = epoch, max(cfg.epochs, 1)
+    factors = {
+        "constant": lambda: 1.0,
+        "step": lambda: cfg.gamma ** math.floor(e / max(cfg.step_size, 1)),
+        "piecewise": lambda: cfg.gamma ** sum(e >= m for m in milestones),
+        "exponential": lambda: cfg.gamma ** e,
+        "polynomial": lambda: max(0.0, 1 - e / total) ** cfg.power,
+        "inverse_time": lambda: 1.0 / (1.0 + cfg.gamma * e),
+        "cosine": lambda: 0.5 * (1 + math.cos(math.pi * min(e, total) / total)),
+    }
+    f = factors[cfg.schedule]()
+    if cfg.warmup_epochs > 0 and e < cfg.warmup_epochs:
+        f *= max(e / cfg.warmup_epochs, 1e-3)
+    return f
+
+
+def build_scheduler(cfg: TrainConfig, optimizer, steps_per_epoch: int):
+    import torch.optim.lr_scheduler as sched
+
+    steps = max(steps_per_epoch, 1)
+    return sched.LambdaLR(optimizer, lambda step: lr_factor(cfg, step / steps))
+
+
+def l1_penalty(model, weight: float):
+    """L1 regularisation over trainable weight tensors (biases and norms excluded)."""
+    if weight <= 0:
+        return 0.0
+    return weight * sum(p.abs().sum() for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1)

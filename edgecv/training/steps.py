@@ -1,0 +1,235 @@
+"""Model, optimizer and the per-batch work of training: losses, AMP, clipping, feature caching.
+
+When the backbone is frozen and no augmentation is on, backbone features are computed once and
+only the head trains on them (`cache_features: auto`), which makes each epoch many times faster.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import numpy as np
+
+from ..errors import EdgecvError
+from ..metrics import accuracy, mae, point_rmse
+from .config import TrainConfig
+from .data import make_loader, targets_of
+from .optim import build_optimizer, build_scheduler, l1_penalty
+
+
+def pick_device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgecvError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    return torch.device(name)
+
+
+class Steps:
+    def __init__(self, cfg: TrainConfig, meta, caches, log=print):
+        self.cfg, self.meta, self.caches, self.log = cfg, meta, caches, log
+        self.device = pick_device(cfg.device)
+        self.feature_mode = cfg.cache_features == "on" or (
+            cfg.cache_features == "auto" and cfg.freeze == "head" and not cfg.augment.active)
+        if self.feature_mode and cfg.freeze != "head":
+            raise EdgecvError("--cache-features on needs --freeze head (features of a trained backbone change)")
+
+    def build(self, resume: Optional[dict]):
+        import torch
+
+        from ..models import build_model, freeze, load_weights, param_groups
+        from ..models.registry import head_module
+
+        cfg = self.cfg
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout)
+        if cfg.weights and resume is None:
+            load_weights(self.model, cfg.weights, self.meta.classes, self.log)
+        self.counts = freeze(self.model, cfg.model, cfg.freeze)
+        self.model.to(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda and cfg.channels_last in ("auto", "on"):
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if cuda else None
+        if cuda and cfg.amp == "auto":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.head = head_module(self.model)
+        self.net = torch.compile(self.model) if cfg.compile else self.model
+        if self.feature_mode:
+            self._cache_features()
+        self.optimizer = build_optimizer(cfg, param_groups(self.model, cfg.lr, cfg.backbone_lr_mult))
+        steps = self._steps_per_epoch()
+        self.scheduler = build_scheduler(cfg, self.optimizer, steps)
+        if resume is not None:
+            self.model.load_state_dict(resume["model"])
+            self.optimizer.load_state_dict(resume["optimizer"])
+            self.scheduler.load_state_dict(resume["scheduler"])
+            if resume.get("scaler"):
+                self.scaler.load_state_dict(resume["scaler"])
+
+    def _steps_per_epoch(self) -> int:
+        n = len(self.caches["train"].images)
+        return -(-n // self.cfg.batch)
+
+    def describe(self) -> str:
+        mode = "head on cached features" if self.feature_mode else f"freeze {self.cfg.freeze}"
+        return (f"{self.counts['trainable']:,} trainable / {self.counts['frozen']:,} frozen params, {mode}, "
+                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}")
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
+
+    # --- losses -------------------------------------------------------------------------------
+    def loss_fn(self, out, y):
+        import torch.nn.functional as F
+
+        cfg = self.cfg
+        if self.meta.task == "classify":
+            return F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+        if self.meta.task == "binary":
+            y = y * (1 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
+            return F.binary_cross_entropy_with_logits(out, y)
+        return {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}[cfg.loss](out, y)
+
+    def autocast(self):
+        import torch
+
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def to_device(self, x, y):
+        import torch
+
+        fmt = torch.channels_last if (self.device.type == "cuda" and x.ndim == 4 and
+                                      self.cfg.channels_last in ("auto", "on")) else torch.contiguous_format
+        return (x.to(self.device, non_blocking=True, memory_format=fmt), y.to(self.device, non_blocking=True))
+
+    # --- epochs -------------------------------------------------------------------------------
+    def train_epoch(self, trainer, epoch: int) -> float:
+        from tqdm import tqdm
+
+        loader = self.feature_loaders[0] if self.feature_mode else trainer.train_loader
+        if hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(epoch)
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        loader.generator.manual_seed(self.cfg.seed * 1000003 + epoch)
+        net = self.head if self.feature_mode else self.net
+        self._train_mode()
+        total, n = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
+                   disable=not (self.cfg.progress and trainer.is_main), mininterval=0.5)
+        for step, (x, y) in enumerate(bar):
+            loss = self._step(net, x, y)
+            if not np.isfinite(loss):
+                return float("nan")
+            total, n = total + loss * len(x), n + len(x)
+            bar.set_postfix(loss=f"{total / n:.4f}")
+            for c in trainer.callbacks:
+                c.on_batch_end(trainer, step, loss)
+        return trainer.reduce_mean(total, n) if hasattr(trainer, "reduce_mean") else total / max(n, 1)
+
+    def _train_mode(self):
+        """Train mode, but frozen BatchNorm layers keep their statistics (eval mode)."""
+        import torch.nn as nn
+
+        self.model.train()
+        for m in self.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                m.eval()
+
+    def _step(self, net, x, y) -> float:
+        import torch
+
+        x, y = self.to_device(x, y)
+        with self.autocast():
+            out = net(x)
+            loss = self.loss_fn(out.float(), y) + l1_penalty(self.model, self.cfg.l1)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def validate(self, val_loader) -> dict:
+        import torch
+
+        loader = self.feature_loaders[1] if self.feature_mode else val_loader
+        if loader is None or not len(loader.dataset):
+            return {}
+        net = self.head if self.feature_mode else self.net
+        self.model.eval()
+        outs, losses = [], []
+        with torch.no_grad(), self.autocast():
+            for x, y in loader:
+                x, y = self.to_device(x, y)
+                out = net(x).float()
+                losses.append(float(self.loss_fn(out, y)) * len(x))
+                outs.append(out.cpu().numpy())
+        out = np.concatenate(outs)
+        return {"val_loss": sum(losses) / len(out), **self.val_metrics(out)}
+
+    def val_metrics(self, out: np.ndarray) -> dict:
+        cache = self.caches["val"]
+        y = targets_of(cache, self.meta)
+        if self.meta.task == "classify":
+            return {"val_accuracy": accuracy(y, out.argmax(1))}
+        if self.meta.task == "binary":
+            return {"val_accuracy": accuracy(y[:, 0].astype(int), (out[:, 0] > 0).astype(int))}
+        w, h = cache.sizes[:, :1], cache.sizes[:, 1:]
+        pred = self.meta.denormalize_targets(out, w, h)
+        true = self.meta.denormalize_targets(y, w, h)
+        coords = [i for i, t in enumerate(self.meta.targets) if t["kind"] in ("x", "y")]
+        res = {"val_mae": float(np.mean(mae(true, pred)))}
+        if coords:
+            res["val_rmse_px"] = point_rmse(true, pred, coords)
+        return res
+
+    def _cache_features(self):
+        """Run the frozen backbone once over train and val; the head then trains on the features."""
+        import torch
+
+        from ..models.registry import head_of
+
+        parent, name = head_of(self.model)
+        feats = {}
+        setattr_or_item(parent, name, torch.nn.Identity())
+        self.model.eval()
+        with torch.no_grad():
+            for split in ("train", "val"):
+                ds = make_torch_dataset_eval(self.caches[split], self.meta)
+                loader = make_loader(ds, 64, False, 0)
+                feats[split] = torch.cat([self.model(x.to(self.device)).float().cpu() for x, _ in loader]) \
+                    if len(ds) else torch.zeros(0, 1)
+        setattr_or_item(parent, name, self.head)
+        self.feature_loaders = [
+            make_loader(torch.utils.data.TensorDataset(feats[s], torch.as_tensor(targets_of(self.caches[s], self.meta))),
+                        self.cfg.batch, s == "train", self.cfg.seed) for s in ("train", "val")]
+
+
+def make_torch_dataset_eval(cache, meta):
+    from .data import make_torch_dataset
+
+    return make_torch_dataset(cache, meta, None)
+
+
+def setattr_or_item(parent, name, module):
+    if name.isdigit():
+        parent[int(name)] = module
+    else:
+        setattr(parent, name, module)
