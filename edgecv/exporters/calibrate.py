@@ -1,0 +1,127 @@
+"""INT8 calibration sets: drawn from training images (stratified), preprocessed exactly as at inference.
+
+`edgecv calibrate` writes the set as an image list under calibration/ so the same images can
+calibrate a TensorRT engine on the device later:
+    edgecv calibrate --data data/shapes --size 512          # -> calibration/shapes.txt
+    edgecv export runs/exp/best.pt --format onnx-int8 --calib calibration/shapes.txt
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import numpy as np
+
+from ..errors import EdgecvError
+from ..spec import PreprocessSpec
+
+MIN_IMAGES = 8
+DEFAULT_SIZE = 512
+
+
+def _stratified(items, size: int, seed: int) -> List[Path]:
+    """Round-robin over classes (or one group for regression) after a seeded shuffle."""
+    groups = {}
+    for p, y in items:
+        groups.setdefault(y if isinstance(y, int) else 0, []).append(Path(p))
+    rng = random.Random(seed)
+    for g in groups.values():
+        g.sort()
+        rng.shuffle(g)
+    out, i = [], 0
+    while len(out) < size and any(i < len(g) for g in groups.values()):
+        out += [g[i] for g in groups.values() if i < len(g)]
+        i += 1
+    return out[:size]
+
+
+def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify") -> List[Path]:
+    """Image paths from a list file, a run's split.json (train split), a dataset or a plain folder."""
+    from ..data.datasets import load_dataset
+    from ..data.images import is_image
+
+    src = Path(source)
+    if src.suffix == ".txt" and src.is_file():
+        base = src.parent
+        paths = [Path(l.strip()) if Path(l.strip()).is_absolute() else base / l.strip()
+                 for l in src.read_text().splitlines() if l.strip() and not l.startswith("#")]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise EdgecvError(f"{src}: {len(missing)} listed image(s) are missing (e.g. {missing[0]}); rewrite it with `edgecv calibrate`")
+        images = paths[:size]
+    elif not src.is_dir():
+        raise EdgecvError(f"{src}: calibration folder not found; pass --calib DIR (training images) or a list .txt")
+    else:
+        try:
+            images = _stratified(load_dataset(src, task, seed=seed).items("train"), size, seed)
+        except EdgecvError:  # not a labelled dataset: any images below the folder
+            flat = sorted(p for p in src.rglob("*") if p.is_file() and is_image(p))
+            random.Random(seed).shuffle(flat)
+            images = flat[:size]
+    if len(images) < MIN_IMAGES:
+        raise EdgecvError(f"{src}: only {len(images)} calibration image(s); INT8 calibration needs at least "
+                          f"{MIN_IMAGES} (hundreds recommended) representative training images")
+    return images
+
+
+def calibration_arrays(paths, spec: PreprocessSpec) -> Iterator[np.ndarray]:
+    """Preprocessed float32 (3,H,W) arrays, skipping unreadable files: the exact inference input."""
+    from ..data.images import UnreadableImage, read_rgb
+    from ..spec import preprocess
+
+    for p in paths:
+        try:
+            yield preprocess(read_rgb(p), spec)
+        except UnreadableImage:
+            continue
+
+
+def ort_reader(paths, spec: PreprocessSpec, input_name: str = "input", batch: int = 1):
+    """An onnxruntime.quantization CalibrationDataReader over the calibration images."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.rewind()
+
+        def get_next(self):
+            chunk = [a for _, a in zip(range(batch), self.it)]
+            return {input_name: np.stack(chunk)} if chunk else None
+
+        def rewind(self):
+            self.it = calibration_arrays(paths, spec)
+
+    return Reader()
+
+
+def write_list(paths: List[Path], out: Path) -> Path:
+    from ..fileio import write_text
+
+    out = Path(out)
+    lines = [str(Path(p).resolve()) for p in paths]
+    write_text(out, "# edgecv calibration set: one image per line\n" + "\n".join(lines) + "\n")
+    return out
+
+
+def calibrate(data, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify",
+              out: Optional[Path] = None, log=print) -> Path:
+    """Python API of `edgecv calibrate`: choose the set and write calibration/<name>.txt."""
+    paths = calibration_images(data, size, seed, task)
+    out = Path(out) if out else Path("calibration") / f"{Path(data).resolve().name}.txt"
+    write_list(paths, out)
+    log(f"calibration: {len(paths)} images from {data} -> {out}")
+    return out
+
+
+def add_arguments(p):
+    p.add_argument("--data", required=True, help="training images: a dataset folder or any image folder")
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="number of images (default 512)")
+    p.add_argument("--task", default="classify", choices=("classify", "binary", "regress"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="list file (default calibration/<data name>.txt)")
+
+
+def main(args) -> int:
+    calibrate(args.data, args.size, args.seed, args.task, args.out)
+    return 0

@@ -1,0 +1,102 @@
+"""INT8: an explicit-quantization Q/DQ ONNX model through onnxruntime's quantization tooling.
+
+Symmetric INT8 (zero point 0), per-channel weights: the form TensorRT >= 8.0 consumes (and
+TensorRT 11 requires) and ONNX Runtime runs on CPU. `--calib-method auto` tries entropy, minmax
+and percentile, scores each on the validation split and keeps the best.
+    edgecv export runs/exp/best.pt --format onnx-int8 --calib data/shapes --calib-method auto
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import EdgecvError, require
+from ..fileio import atomic_path
+from .onnx_export import read_metadata, save_onnx, set_metadata, sibling
+
+METHODS = ("entropy", "minmax", "percentile")
+
+
+def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: str = "entropy") -> Path:
+    """One static quantization run; returns out (atomically written, metadata kept)."""
+    require("onnxruntime", "export")
+    onnx = require("onnx", "export")
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .calibrate import ort_reader
+
+    meta = read_metadata(fp32_onnx)
+    if meta is None:
+        raise EdgecvError(f"{fp32_onnx}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
+    calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
+             "percentile": CalibrationMethod.Percentile}[method]
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, q = Path(tmp) / "pre.onnx", Path(tmp) / "q.onnx"
+        quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress chatter
+            quantize_static(str(pre), str(q), ort_reader(calib_paths, meta.preprocess), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=calib,
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                           "CalibPercentile": 99.99})
+        proto = onnx.load(str(q))
+    meta.extra = {**meta.extra, "precision": "int8", "calib_method": method, "calib_images": len(calib_paths)}
+    set_metadata(proto, meta, precision="int8", calib_method=method)
+    return save_onnx(proto, out)
+
+
+def export_int8(fp32_onnx: Path, calib_paths: List[Path], method: str = "entropy", out: Optional[Path] = None,
+                val_items=None, log=print) -> dict:
+    """-> {"path", "method", "table": [{method, metrics}], "fp32": metrics}. auto needs val_items."""
+    from ..backends.ort import OrtBackend
+    from .parity import compare_line, headline, score
+
+    out = Path(out) if out else sibling(fp32_onnx, "int8")
+    methods = METHODS if method == "auto" else (method,)
+    if method not in METHODS + ("auto",):
+        raise EdgecvError(f"--calib-method {method!r}: choose entropy, minmax, percentile or auto")
+    if method == "auto" and not val_items:
+        raise EdgecvError("--calib-method auto scores each method on the validation split; pass --data DIR")
+    log(f"onnx-int8: calibrating on {len(calib_paths)} images ({', '.join(methods)})")
+    fp32 = None
+    if val_items:
+        with OrtBackend(fp32_onnx) as b:
+            fp32 = score(b, val_items)
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in methods:
+            cand = quantize_qdq(fp32_onnx, Path(tmp) / f"{m}.onnx", calib_paths, m)
+            row = {"method": m, "path": cand}
+            if val_items:
+                with OrtBackend(cand) as b:
+                    row["metrics"] = score(b, val_items)
+            table.append(row)
+        best = _best(table)
+        with atomic_path(out) as t:
+            shutil.copyfile(best["path"], t)
+    if len(table) > 1:
+        log("  method      " + "  ".join(f"{r['method']:>10}" for r in table))
+        key = headline(table[0]["metrics"])[0]
+        log(f"  {key:<11} " + "  ".join(f"{headline(r['metrics'])[1]:>10.4f}" for r in table) + f"   -> {best['method']}")
+    for line in compare_line("INT8", fp32, best.get("metrics", {})) if fp32 else []:
+        log(line)
+    log(f"onnx-int8: {out} (Q/DQ, symmetric int8, per-channel weights, {best['method']}, "
+        f"{out.stat().st_size / 1e6:.1f} MB)")
+    return {"path": out, "method": best["method"], "fp32": fp32, "int8": best.get("metrics"),
+            "table": [{"method": r["method"], "metrics": r.get("metrics")} for r in table]}
+
+
+def _best(table):
+    """Highest accuracy, else lowest RMSE; the first method wins ties (entropy, TensorRT's default)."""
+    from .parity import headline
+
+    if len(table) == 1 or "metrics" not in table[0]:
+        return table[0]
+    key = headline(table[0]["metrics"])[0]
+    sign = -1 if key == "accuracy" else 1
+    return min(table, key=lambda r: sign * r["metrics"][key])
