@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny real datasets (scikit-image photos + drawn content) and tiny trained runs.
+
+Everything is 32 px and a few dozen images so the whole suite stays fast on 2 CPU cores.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def cls_data(tmp_path_factory) -> Path:
+    from edgecv.data.synth import synth
+
+    return synth(tmp_path_factory.mktemp("data") / "shapes", "classify", n=12, size=(32, 32),
+                 classes=["circle", "square", "triangle"])
+
+
+@pytest.fixture(scope="session")
+def reg_data(tmp_path_factory) -> Path:
+    from edgecv.data.synth import synth
+
+    return synth(tmp_path_factory.mktemp("data") / "ball", "regress", n=40, size=(64, 48))
+
+
+def _train(out, data, task, **kw):
+    import edgecv
+
+    opts = dict(data=str(data), task=task, imgsz=32, epochs=2, batch=8, pretrained="none",
+                out=str(out), progress=False, tensorboard=False, seed=0)
+    opts.update(kw)
+    return edgecv.train(log=lambda *a: None, **opts)
+
+
+@pytest.fixture(scope="session")
+def cls_run(tmp_path_factory, cls_data) -> Path:
+    return _train(tmp_path_factory.mktemp("runs") / "cls", cls_data, "classify")
+
+
+@pytest.fixture(scope="session")
+def reg_run(tmp_path_factory, reg_data) -> Path:
+    return _train(tmp_path_factory.mktemp("runs") / "reg", reg_data, "regress", lr=3e-3)
+
+
+@pytest.fixture
+def run_copy(tmp_path, cls_run) -> Path:
+    """A private copy of the classification run, for tests that write artifacts into it."""
+    dst = tmp_path / "run"
+    shutil.copytree(cls_run, dst)
+    return dst
+
+
+@pytest.fixture
+def train_fn():
+    return _train
