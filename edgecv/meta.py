@@ -71,20 +71,29 @@ class ModelMeta:
         return cls.from_dict(json.loads(s))
 
     # --- targets <-> network outputs (regression) -------------------------------------------
-    def normalize_targets(self, values: np.ndarray, width: float, height: float) -> np.ndarray:
-        """Pixel coordinates -> [-1, 1] of the stored image; other targets by offset/scale."""
+    def normalize_targets(self, values: np.ndarray, width, height) -> np.ndarray:
+        """Pixel coordinates -> [-1, 1] of the stored image; other targets by offset/scale.
+        width/height: scalars, or one per row of values."""
         out = np.asarray(values, np.float32).copy()
+        width, height = _per_row(width, out), _per_row(height, out)
         for i, t in enumerate(self.targets):
             off, sc = _affine(t, width, height)
             out[..., i] = (out[..., i] - off) / sc
         return out
 
-    def denormalize_targets(self, outputs: np.ndarray, width: float, height: float) -> np.ndarray:
+    def denormalize_targets(self, outputs: np.ndarray, width, height) -> np.ndarray:
         out = np.asarray(outputs, np.float32).copy()
+        width, height = _per_row(width, out), _per_row(height, out)
         for i, t in enumerate(self.targets):
             off, sc = _affine(t, width, height)
             out[..., i] = out[..., i] * sc + off
         return out
+
+
+def _per_row(size, out: np.ndarray):
+    """A scalar, or one size per row of out (N,) / (N, 1), shaped to broadcast with out[..., i]."""
+    a = np.asarray(size, np.float32)
+    return a if a.ndim == 0 else a.reshape(out.shape[:-1])
 
 
 def _affine(t: dict, width: float, height: float):
