@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _API = {
     "train": ("edgecv.training.loop", "train"),
-    "evaluate": ("edgecv.evaluate", "evaluate"),
+    "evaluate": ("edgecv.evaluation", "evaluate"),
     "export": ("edgecv.exporters", "export"),
     "calibrate": ("edgecv.exporters.calibrate", "calibrate"),
     "run": ("edgecv.runtime", "run"),

@@ -18,26 +18,30 @@ from .errors import EdgecvError
 COMMANDS = {
     "data": ("edgecv.data.cli", "inspect a dataset, or `data synth OUT` to generate one"),
     "train": ("edgecv.training.cli", "train or fine-tune a ResNet-18 classifier or regressor"),
-    "eval": ("edgecv.evaluate", "evaluate a checkpoint, ONNX model or engine on a split"),
+    "eval": ("edgecv.evaluation", "evaluate a checkpoint, ONNX model or engine on a split"),
     "export": ("edgecv.exporters.cli", "export a checkpoint to ONNX, FP16/INT8 ONNX or a TensorRT engine"),
     "calibrate": ("edgecv.exporters.calibrate", "write an INT8 calibration image list under calibration/"),
     "run": ("edgecv.runtime.cli", "run a model on a camera, video, image folder or stream"),
     "bench": ("edgecv.benchmark.cli", "benchmark every artifact format on one table"),
     "demo": ("edgecv.benchmark.demo", "the offline end-to-end demo on embedded data"),
-    "pipeline": ("edgecv.benchmark.demo_pipeline", "train -> export -> calibrate -> bench -> report on your data"),
+    "pipeline": ("edgecv.benchmark.pipeline", "train -> export -> calibrate -> bench -> report on your data"),
     "info": ("edgecv.info", "this machine: GPU, CUDA, TensorRT, ONNX Runtime, cameras, Jetson power mode"),
     "collect": ("edgecv.collect.cli", "collect a dataset from a camera with keys or clicks"),
     "serve": ("edgecv.collect.serve", "browser UI: live view, collect, train, switch model"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str = "") -> argparse.ArgumentParser:
+    """All commands for --help; with `only`, just that command's module is imported (fast start)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="edgecv", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edgecv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
+        if only and name != only:
+            sub.add_parser(name, help=help_)
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
@@ -52,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else "")
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()

@@ -100,9 +100,9 @@ def preprocess(img: np.ndarray, spec: PreprocessSpec, out: Optional[np.ndarray] 
     """An RGB (or BGR with bgr=True, as OpenCV captures) uint8 image -> network input (3, H, W)."""
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
-    if bgr:
-        img = img[:, :, ::-1]
-    return normalize(resize_uint8(np.ascontiguousarray(img), spec), spec, out)
+    small = resize_uint8(np.ascontiguousarray(img), spec)
+    # the BGR->RGB swap happens after resizing: it then touches the small image, not the frame
+    return normalize(small[:, :, ::-1] if bgr else small, spec, out)
 
 
 def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec, bgr: bool = False) -> np.ndarray:

@@ -1,6 +1,6 @@
 """ONNX Runtime backend: CPU everywhere, CUDA and TensorRT execution providers when installed.
 
-    with OrtBackend("best.onnx", providers=["cpu"], threads=2) as b: b.infer({"input": x})
+    with OrtBackend("best.onnx", providers=["cpu"], threads=2, spin=False) as b: b.infer({"input": x})
 """
 from __future__ import annotations
 
@@ -26,19 +26,20 @@ def read_onnx_meta(path) -> Optional[ModelMeta]:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:
         raise EdgecvError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:120]}); re-export it with `edgecv export`")
-    return _meta_of(sess)
+    return _meta_of(sess, path)
 
 
-def _meta_of(sess) -> Optional[ModelMeta]:
+def _meta_of(sess, path="model") -> Optional[ModelMeta]:
     props = sess.get_modelmeta().custom_metadata_map
-    return ModelMeta.from_json(props["edgecv"]) if "edgecv" in props else None
+    return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None
 
 
 class OrtBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path, providers: Sequence[str] = ("cpu",), threads: int = 0,
-                 optimization: str = "all", meta: Optional[ModelMeta] = None, device: str = "", **_):
+                 optimization: str = "all", meta: Optional[ModelMeta] = None, device: str = "",
+                 spin: bool = True, **_):
         ort = require("onnxruntime", "runtime", "needed to run .onnx models")
         if device.startswith("cuda"):
             providers = ("cuda", "cpu")
@@ -50,6 +51,8 @@ class OrtBackend(Backend):
                               f"{sorted(available)}); install onnxruntime-gpu or use --device cpu")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads)
+        if not spin:  # idle threads stop busy-waiting: better when the CPU is shared (capture, other apps)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = {
             "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -63,7 +66,7 @@ class OrtBackend(Backend):
         self.path = Path(path)
         self.providers = self.session.get_providers()
         self.device = "cuda" if "CUDAExecutionProvider" in self.providers else "cpu"
-        self.meta = meta or _meta_of(self.session)
+        self.meta = meta or _meta_of(self.session, path)
         if self.meta is None:
             raise EdgecvError(f"{path}: has no edgecv metadata; pass --imgsz, --mean, --std "
                               "(and --classes) to describe its preprocessing")

@@ -38,15 +38,20 @@ def _export_onnx(model: Path, ctx: dict) -> Path:
 
 
 def _torch_parity(ckpt: Path, onnx_path: Path, precision: str, ctx: dict):
+    """Check onnx_path against the checkpoint; an artifact that fails (or cannot be) checked is deleted."""
     from ..backends import open_backend
     from .parity import inputs_for, parity, validation_items
 
-    with open_backend(ckpt) as ref, open_backend(onnx_path) as cand:
-        items = validation_items(ckpt, ref.meta, ctx["opts"]["data"])
-        if not items:
-            ctx["log"]("parity: no validation images known (no split.json, no --data); using random inputs")
-        ctx["parity"][onnx_path.name] = parity(ref, cand, inputs_for(items, ref.meta), ref.meta, precision,
-                                               onnx_path.name, ctx["log"])
+    try:
+        with open_backend(ckpt) as ref, open_backend(onnx_path) as cand:
+            items = validation_items(ckpt, ref.meta, ctx["opts"]["data"])
+            if not items:
+                ctx["log"]("parity: no validation images known (no split.json, no --data); using random inputs")
+            ctx["parity"][onnx_path.name] = parity(ref, cand, inputs_for(items, ref.meta), ref.meta, precision,
+                                                   onnx_path.name, ctx["log"])
+    except EdgecvError:
+        onnx_path.unlink(missing_ok=True)   # never leave an unchecked artifact that looks deployable
+        raise
 
 
 def _export_fp16(model: Path, ctx: dict) -> Path:
@@ -71,7 +76,7 @@ def _export_int8(model: Path, ctx: dict) -> Path:
     o = ctx["opts"]
     src = _fp32_onnx(model, ctx)
     meta = read_onnx_meta(src)
-    calib_src = o["calib"] or _train_root(model, o["data"])
+    calib_src = o["calib"] or run_data_root(model, o["data"])
     if calib_src is None:
         raise EdgecvError(f"{model}: INT8 needs calibration images; pass --calib DIR (training images)")
     paths = calibration_images(calib_src, o["calib_size"], 0, meta.task)
@@ -81,7 +86,8 @@ def _export_int8(model: Path, ctx: dict) -> Path:
     return res["path"]
 
 
-def _train_root(model: Path, data) -> Optional[str]:
+def run_data_root(model: Path, data) -> Optional[str]:
+    """--data if given, else the dataset folder a run was trained on (its split.json)."""
     import json
 
     if data:
@@ -97,7 +103,21 @@ def _export_engine(model: Path, ctx: dict) -> Path:
     src = _fp32_onnx(model, ctx)
     return export_engine(src, o["precision"], out=o.get("engine_out"), workspace_mb=o["workspace"],
                          dla_core=o["dla"], batch=o["batch"], dynamic=o["dynamic"],
-                         calib=o["calib"] or _train_root(model, o["data"]), calib_size=o["calib_size"], log=ctx["log"])
+                         calib=o["calib"] or run_data_root(model, o["data"]), calib_size=o["calib_size"], log=ctx["log"])
+
+
+def check_options(wanted, opset, data, calib, dla):
+    """Contradictory or impossible options, refused before any work is done."""
+    from .onnx_export import MAX_OPSET, MIN_OPSET
+
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise EdgecvError(f"--opset {opset}: choose {MIN_OPSET}..{MAX_OPSET} (13, the default, parses on "
+                          "TensorRT 8.2 / Jetson Nano)")
+    for flag, folder in (("--data", data), ("--calib", calib)):
+        if folder and not Path(folder).exists():
+            raise EdgecvError(f"{flag} {folder}: no such folder or file; check the path")
+    if dla is not None and "engine" not in wanted:
+        raise EdgecvError(f"--dla {dla} applies to TensorRT engines only; add --format engine or drop --dla")
 
 
 EXPORTERS = {"onnx": _export_onnx, "onnx-fp16": _export_fp16, "onnx-int8": _export_int8, "engine": _export_engine}
@@ -117,6 +137,7 @@ def export(model, formats="onnx", out=None, opset: int = 13, batch: int = 1, dyn
         raise EdgecvError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
     if model.suffix not in (".pt", ".pth", ".onnx"):
         raise EdgecvError(f"{model}: export takes a .pt checkpoint (or an .onnx for fp16/int8/engine)")
+    check_options(wanted, opset, data, calib, dla)
     out_dir = Path(out) if out else model.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = {"out_dir": out_dir, "log": log, "done": {}, "parity": {}, "opts": dict(

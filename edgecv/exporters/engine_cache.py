@@ -440,4 +440,4 @@ def read_onnx_metadata(path) -> Dict[str, str]:
 def onnx_meta(path) -> Optional[ModelMeta]:
     """The edgecv ModelMeta stored in an ONNX file, or None."""
     props = read_onnx_metadata(path)
-    return ModelMeta.from_json(props["edgecv"]) if "edgecv" in props else None
+    return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None

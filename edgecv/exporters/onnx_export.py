@@ -16,6 +16,7 @@ from ..fileio import atomic_path
 from ..meta import ModelMeta, sha256_file
 
 DEFAULT_OPSET = 13
+MIN_OPSET, MAX_OPSET = 9, 20   # what torch.onnx's TorchScript exporter writes for a ResNet
 
 
 def set_metadata(model_proto, meta: ModelMeta, **extra):
@@ -37,7 +38,7 @@ def read_metadata(path) -> Optional[ModelMeta]:
     except Exception as e:
         raise EdgecvError(f"{path}: not a valid ONNX file ({str(e).splitlines()[0][:100]}); re-export it")
     props = {p.key: p.value for p in proto.metadata_props}
-    return ModelMeta.from_json(props["edgecv"]) if "edgecv" in props else None
+    return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None
 
 
 def save_onnx(proto, path: Path):

@@ -27,6 +27,9 @@ def validation_items(model_path, meta: ModelMeta, data=None, split: str = "val")
     if data is None or not Path(data).is_dir():
         return []
     ds = load_dataset(data, meta.task, split_file=split_file if split_file.exists() else None)
+    from ..evaluation import check_compatible
+
+    check_compatible(meta, ds, model_path)   # labels of another class list would score nonsense
     return ds.items(split) or ds.items("train")
 
 
@@ -69,7 +72,7 @@ def inputs_for(items, meta: ModelMeta, n: int = 32) -> np.ndarray:
 
 def score(backend, items, log=None) -> dict:
     """Accuracy (classify/binary) or RMSE (regress) of a backend on labelled items."""
-    from ..evaluate import metrics_for, run_items
+    from ..evaluation import metrics_for, run_items
 
     out, sizes, truth, _ = run_items(backend, items, 16, log or (lambda *a: None))
     m = metrics_for(backend.meta, out, truth, sizes)

@@ -63,8 +63,11 @@ def meta_from_args(args) -> Optional[ModelMeta]:
 
     if not args.imgsz:
         raise EdgecvError("--mean/--std/--classes need --imgsz too (the model's input size)")
-    spec = PreprocessSpec(imgsz=args.imgsz, mean=triple(args.mean, IMAGENET_MEAN, "mean"),
-                          std=triple(args.std, IMAGENET_STD, "std"))
+    try:
+        spec = PreprocessSpec(imgsz=args.imgsz, mean=triple(args.mean, IMAGENET_MEAN, "mean"),
+                              std=triple(args.std, IMAGENET_STD, "std"))
+    except ValueError as e:
+        raise EdgecvError(f"--imgsz/--mean/--std: {e}") from None
     task = getattr(args, "task", None) or "classify"
     names = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
     if task == "regress":
@@ -78,6 +81,8 @@ def find_split_file(model: Path, choice: str) -> Optional[Path]:
     if choice == "none":
         return None
     if choice != "auto":
+        if not Path(choice).is_file():
+            raise EdgecvError(f"--split-file {choice}: no such file; pass the run's split.json, auto or none")
         return Path(choice)
     cand = Path(model).resolve().parent / "split.json"
     return cand if cand.exists() else None

@@ -1,0 +1,195 @@
+"""Does the camera pipeline keep up with the model? Three numbers, each against a target:
+
+  1. pipeline FPS / model-only FPS on a video file (every frame inferred)    target >= 0.95
+  2. frame age (inference start - capture) with a live-rate (paced) source   target <= 1 frame period
+  3. cold start of `edgecv run model.onnx` to its first result (a process)   target <= 1.5 s on CPU
+
+The model is a ResNet-18 from torchvision (random weights, 10 classes) exported to ONNX opset 13
+here; only this script imports torch, the runtime it measures never does.
+
+    .venv/bin/python benchmarks/runtime_pipeline.py          # -> runs/bench/runtime_pipeline.json
+    .venv/bin/python benchmarks/runtime_pipeline.py --model best.onnx --size 1280x720
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgecv.fileio import write_json  # noqa: E402
+from edgecv.meta import ModelMeta  # noqa: E402
+from edgecv.spec import PreprocessSpec  # noqa: E402
+
+
+def export_resnet18(path: Path, imgsz: int = 224, classes: int = 10) -> Path:
+    import onnx
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
+    x = torch.randn(1, 3, imgsz, imgsz)
+    kw = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    with warnings.catch_warnings():   # the TorchScript exporter is deprecated, still the one for opset 13
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, x, str(path), opset_version=13, input_names=["input"], output_names=["output"], **kw)
+    m = onnx.load(str(path))
+    meta = ModelMeta(task="classify", classes=[f"class{i}" for i in range(classes)],
+                     preprocess=PreprocessSpec(imgsz=(imgsz, imgsz)))
+    onnx.helper.set_model_props(m, {"edgecv": meta.to_json()})
+    onnx.save(m, str(path))
+    return path
+
+
+def make_video(path: Path, frames: int, size=(640, 480), fps: float = 30.0) -> Path:
+    """A textured MJPG video (noise over a moving gradient), so decoding costs what a camera's does."""
+    import cv2
+
+    w, h = size
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    rng = np.random.default_rng(0)
+    base = np.add.outer(np.arange(h), np.arange(w)).astype(np.float32)
+    for i in range(frames):
+        g = ((base + 4 * i) % 256).astype(np.uint8)
+        img = np.stack([g, 255 - g, np.roll(g, i, axis=1)], axis=2)
+        vw.write(np.clip(img.astype(np.int16) + rng.integers(-20, 20, img.shape), 0, 255).astype(np.uint8))
+    vw.release()
+    return path
+
+
+def model_only_fps(model: Path, n: int, threads: int, device: str) -> float:
+    from edgecv.backends import open_backend
+
+    with open_backend(model, device=device, threads=threads) as be:
+        x = np.random.default_rng(0).standard_normal((1, 3) + be.meta.preprocess.imgsz).astype(np.float32)
+        for _ in range(10):
+            be.predict(x)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            be.predict(x)
+        return n / (time.perf_counter() - t0)
+
+
+def pipeline(model: Path, video: Path, n: int, threads: int, device: str) -> dict:
+    from edgecv.runtime import run
+
+    return run(model, str(video), frames=n, threads=threads, device=device, quiet=True)
+
+
+def paced(model: Path, video: Path, seconds: float, threads: int, device: str) -> dict:
+    from edgecv.runtime import run
+
+    return run(model, str(video), realtime=True, loop=True, duration=seconds, threads=threads,
+               device=device, quiet=True)
+
+
+def cold_start(model: Path, video: Path, repeats: int, threads: int) -> list:
+    """Wall seconds of a fresh `python -m edgecv run MODEL --frames 1` process (start to exit)."""
+    cmd = [sys.executable, "-m", "edgecv", "run", str(model), "--source", str(video), "--frames", "1",
+           "--quiet", "--threads", str(threads)]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=ROOT, timeout=120)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def system_record() -> dict:
+    try:
+        from edgecv.sysinfo import system_record as full
+        return full()
+    except ImportError:   # small local fallback
+        import cv2
+        import onnxruntime
+
+        return {"python": platform.python_version(), "platform": platform.platform(),
+                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                "numpy": np.__version__, "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def measure(args, model: Path, video: Path) -> dict:
+    """Model-only and pipeline FPS in adjacent pairs of short rounds: a neighbour's load that
+    comes and goes then hits both sides of each ratio alike (the median ratio is reported)."""
+    ratios, model_fps, pipe_fps = [], [], []
+    for _ in range(args.repeats):
+        m = model_only_fps(model, args.frames, args.threads, args.device)
+        p = pipeline(model, video, args.frames, args.threads, args.device)
+        model_fps.append(m)
+        pipe_fps.append(p["fps"])
+        ratios.append(p["fps"] / m)
+        last = p
+    live = paced(model, video, args.paced_seconds, args.threads, args.device)
+    cold = cold_start(model, video, min(args.repeats, 5), args.threads)
+    period_ms = 1000.0 / live["paced_fps"]
+    return {
+        "model_only_fps": round(statistics.median(model_fps), 2), "pipeline_fps": round(statistics.median(pipe_fps), 2),
+        "fps_ratio": round(statistics.median(ratios), 4), "fps_ratio_runs": [round(r, 4) for r in ratios],
+        "pipeline_latency_ms": last["latency_ms"], "pipeline_frame_age_ms": last["frame_age_ms"],
+        "paced": {"fps_source": live["paced_fps"], "frame_period_ms": round(period_ms, 3), "frames": live["frames"],
+                  "fps": live["fps"], "dropped": live["dropped"], "frame_age_ms": live["frame_age_ms"],
+                  "latency_ms": live["latency_ms"]},
+        "cold_start_s": {"median": round(statistics.median(cold), 3), "max": round(max(cold), 3),
+                         "runs": [round(c, 3) for c in cold]},
+    }
+
+
+def table(res: dict) -> str:
+    age = res["paced"]["frame_age_ms"]
+    rows = [("model-only FPS", f"{res['model_only_fps']:.1f}", ""),
+            ("pipeline FPS (video, every frame)", f"{res['pipeline_fps']:.1f}", ""),
+            ("pipeline / model-only", f"{res['fps_ratio']:.3f}", f">= 0.95  {'PASS' if res['fps_ratio'] >= 0.95 else 'MISS'}"),
+            (f"frame age p50/p95 @ {res['paced']['fps_source']:.0f} fps paced",
+             f"{age['p50']:.1f}/{age['p95']:.1f} ms",
+             f"<= {res['paced']['frame_period_ms']:.1f} ms  {'PASS' if age['p95'] <= res['paced']['frame_period_ms'] else 'MISS'}"),
+            ("paced: frames / dropped", f"{res['paced']['frames']} / {res['paced']['dropped']}", ""),
+            ("cold start to first result (median)", f"{res['cold_start_s']['median']:.2f} s",
+             f"<= 1.5 s  {'PASS' if res['cold_start_s']['median'] <= 1.5 else 'MISS'}")]
+    rows.append(("load average 1 min, before / after", f"{res['load_avg_1m']['before']} / {res['load_avg_1m']['after']}",
+                 f"on {os.cpu_count()} CPUs"))
+    w = max(len(r[0]) for r in rows)
+    return "\n".join(f"{a:<{w}}  {b:>14}  {c}" for a, b, c in rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="an .onnx to measure (default: export torchvision ResNet-18)")
+    p.add_argument("--frames", type=int, default=60, help="frames per FPS round")
+    p.add_argument("--size", default="640x480", help="video frame size WxH")
+    p.add_argument("--repeats", type=int, default=7, help="rounds of (model-only, pipeline); cold starts")
+    p.add_argument("--paced-seconds", type=float, default=5.0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(ROOT / "runs" / "bench" / "runtime_pipeline.json"))
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
+        tmp = Path(tmp)
+        model = Path(args.model) if args.model else export_resnet18(tmp / "resnet18.onnx")
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        video = make_video(tmp / "clip.avi", max(args.frames, 150), (w, h))
+        load_before = os.getloadavg()
+        res = measure(args, model, video)
+    res.update(load_avg_1m={"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+               model=args.model or "torchvision resnet18 (random weights, 10 classes) ONNX opset 13",
+               video=f"MJPG {w}x{h} 30 fps", frames=args.frames, threads=args.threads, device=args.device,
+               system=system_record())
+    print(table(res))
+    write_json(args.out, res)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Ground truth for a run: class subfolders of an image folder, or `--truth FILE.csv` for a video.
+
+CSV header `frame,label` (classification: a class name or index) or `frame,x,y` (regression:
+pixels of the frame; columns named like the model's targets). Frames are 0-based source
+positions; unlisted frames are simply not scored. A file that does not fit the video or the
+model is a one-line EdgecvError, found before the run starts.
+
+    edgecv run model.onnx --source clip.avi --truth clip.csv --json report.json
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from ..errors import EdgecvError
+from ..meta import ModelMeta, target_kind
+
+
+def class_index(meta: ModelMeta, label, where: str) -> int:
+    """A class name (or a numeric index) -> index into meta.classes."""
+    names = class_names(meta)
+    s = str(label).strip()
+    if s in names:
+        return names.index(s)
+    if s.lstrip("-").isdigit() and 0 <= int(s) < len(names):
+        return int(s)
+    raise EdgecvError(f"{where}: label {s!r} is not a class of the model ({', '.join(names)}); "
+                      "fix the labels or pass the right model")
+
+
+def class_names(meta: ModelMeta):
+    n = 2 if meta.task == "binary" else len(meta.classes)
+    return list(meta.classes) if len(meta.classes) == n else [str(i) for i in range(n)]
+
+
+def check_folder_labels(meta: ModelMeta, labels: Sequence[str], uri: str) -> bool:
+    """True when a folder's class subfolders can be scored; EdgecvError when they are not classes."""
+    if not labels:
+        return False
+    if meta.task == "regress":
+        raise EdgecvError(f"{uri}: class subfolders give labels but the model is a regressor; "
+                          "pass a flat folder (or a glob) and --truth FILE.csv with x,y per frame")
+    unknown = [lab for lab in labels if lab not in class_names(meta)]
+    if unknown:
+        raise EdgecvError(f"{uri}: subfolders {', '.join(unknown[:5])} are not classes of the model "
+                          f"({', '.join(class_names(meta))}); point --source at a folder whose subfolders are "
+                          "class names (e.g. data/test)")
+    return True
+
+
+def _columns(meta: ModelMeta, header: Sequence[str], path: str):
+    cols = [h.strip() for h in header[1:]]
+    if meta.task != "regress":
+        if cols[:1] != ["label"]:
+            raise EdgecvError(f"{path}: a classifier needs the header `frame,label`, got {','.join(header)}")
+        return [1]
+    names = meta.target_names
+    if all(n in cols for n in names):
+        return [cols.index(n) + 1 for n in names]
+    if len(cols) == len(names) and all(target_kind(c) == t["kind"] for c, t in zip(cols, meta.targets)):
+        return list(range(1, len(names) + 1))
+    raise EdgecvError(f"{path}: header {','.join(header)} does not give the model's targets "
+                      f"({', '.join(names)}); write `frame,{','.join(names)}`")
+
+
+def load_truth(path, meta: ModelMeta, frame_count: Optional[int] = None, source: str = "") -> Dict[int, object]:
+    """{frame: class index | float array of targets}, validated against the model and the video."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise EdgecvError(f"{path}: no such truth file; write a CSV `frame,label` or `frame,x,y`")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if not rows or rows[0][0].strip().lower() != "frame":
+        raise EdgecvError(f"{path}: the first line must be a header starting with `frame` "
+                          "(`frame,label` or `frame,x,y`)")
+    cols = _columns(meta, rows[0], path)
+    truth: Dict[int, object] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        where = f"{path}:{n}"
+        try:
+            frame = int(row[0])
+            values = [row[c] for c in cols]
+        except (ValueError, IndexError):
+            raise EdgecvError(f"{where}: expected `frame,{','.join(rows[0][1:])}` with an integer frame, got {row}")
+        if frame < 0 or frame in truth:
+            raise EdgecvError(f"{where}: frame {frame} is {'negative' if frame < 0 else 'listed twice'}")
+        if meta.task == "regress":
+            try:
+                truth[frame] = np.asarray([float(v) for v in values], np.float64)
+            except ValueError:
+                raise EdgecvError(f"{where}: target values must be numbers, got {values}")
+        else:
+            truth[frame] = class_index(meta, values[0], where)
+    if not truth:
+        raise EdgecvError(f"{path}: has a header but no rows")
+    if frame_count and max(truth) >= frame_count:
+        raise EdgecvError(f"{path}: frame {max(truth)} is past the end of {source or 'the video'} "
+                          f"({frame_count} frames, numbered from 0); is it the truth for another video?")
+    return truth
