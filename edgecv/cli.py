@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import EdgecvError
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
     try:
         return int(args._main(args) or 0)
     except EdgecvError as e:
-        print(f"edgecv {args.command}: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":   # under torchrun, one message, not one per process
+            print(f"edgecv {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"edgecv {args.command}: interrupted", file=sys.stderr)

@@ -97,7 +97,7 @@ def compare_line(name: str, ref: dict, new: dict) -> List[str]:
         drop = (a - b) * 100
         lines = [f"{name}: accuracy {b:.2%} vs FP32 {a:.2%} ({-drop:+.2f} points)"]
         if drop > 1.0:
-            lines.append(f"WARNING: {name} loses {drop:.2f} accuracy points (> 1); try --calib-method auto, "
+            lines.append(f"WARNING: {name} loses {drop:.2f} accuracy points (> 1); try another --calib-method (or auto), "
                          "more calibration images, or FP16")
     else:
         lines = [f"{name}: rmse {b:.2f} px vs FP32 {a:.2f} px"]

@@ -33,16 +33,18 @@ def better(monitor: str, value: float, best, min_delta: float = 0.0) -> bool:
 
 
 class Checkpoints(Callback):
-    """last.pt every epoch; best.pt when the monitored metric improves. Both written atomically."""
+    """last.pt every epoch; best.pt when the monitored metric improves. Both written atomically.
+
+    best.pt first: last.pt is the resume point and records which epoch is best, so a kill between
+    the two writes must never leave a last.pt that names a best.pt which was not written."""
 
     def on_epoch_end(self, trainer, epoch, metrics):
         value = metrics.get(trainer.cfg.monitor)
         improved = better(trainer.cfg.monitor, value, trainer.best)
         if improved:
             trainer.best, trainer.best_epoch = value, epoch
+            trainer.save("best.pt", epoch, resumable=False)
         trainer.save("last.pt", epoch)
-        if improved:
-            trainer.save("best.pt", epoch)
 
 
 class EarlyStopping(Callback):

@@ -15,13 +15,18 @@ from .config import LOSSES, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 CHOICES = {"task": tuple(LOSSES), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "monitor": MONITORS,
            "resize": ("stretch", "center_crop"), "amp": ("auto", "bf16", "fp16", "off"),
            "channels_last": ("auto", "on", "off"), "cache_features": ("auto", "on", "off"),
+           "gpu_preprocess": ("auto", "on", "off"),
            "loss": ("ce", "bce", "mse", "l1", "huber"), "freeze": ("none", "head", "layer4", "layer3", "layer2")}
 HELP = {"data": "dataset folder (class folders or labels.csv)", "split": "train,val,test fractions",
         "pretrained": "imagenet (torchvision weights API) or none", "weights": "start from FILE: a "
         "torchvision state dict or an edgecv checkpoint (may add classes)", "freeze": "train only the head, "
         "or from that stage on", "backbone_lr_mult": "lr multiplier of unfrozen backbone layers",
         "out": "run folder (default runs/exp, runs/exp2, ...)", "weight_decay": "L2 regularisation",
-        "patience": "early stopping patience in epochs (0 = off)", "workers": "DataLoader worker processes"}
+        "patience": "early stopping patience in epochs (0 = off)", "workers": "DataLoader worker processes",
+        "batch": "batch size per process (under torchrun the global batch is batch x processes)",
+        "gpu_preprocess": "normalise (and augment) uint8 batches on the device; auto = on with CUDA",
+        "gpu_decode": "decode JPEG files with nvJPEG on the GPU when building the image cache",
+        "sync_bn": "BatchNorm statistics over the global batch of all torchrun processes"}
 AUGMENT = ("rotation", "translate", "scale", "flip", "vflip", "brightness", "contrast")
 
 
@@ -56,6 +61,9 @@ def overrides(args) -> dict:
 def main(args) -> int:
     from .loop import train
 
+    import os
+
     run = train(config=args.config, resume=args.resume, **overrides(args))
-    print(f"run folder: {run}")
+    if os.environ.get("RANK", "0") == "0":   # under torchrun only rank 0 prints
+        print(f"run folder: {run}")
     return 0

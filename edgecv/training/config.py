@@ -57,6 +57,9 @@ class TrainConfig:
     channels_last: str = "auto"
     compile: bool = False
     workers: int = 0
+    gpu_preprocess: str = "auto"     # auto (on with CUDA) | on | off: uint8 batches normalised/augmented on the device
+    gpu_decode: bool = False         # decode JPEGs with nvJPEG for the cache (pixels may differ from PIL by ~1 level)
+    sync_bn: bool = False            # SyncBatchNorm across torchrun ranks
     cache_features: str = "auto"     # frozen backbone, no augmentation -> train the head on cached features
     tensorboard: bool = True
     progress: bool = True
@@ -91,7 +94,30 @@ class TrainConfig:
             raise err("dropout and label_smoothing must be in [0, 1); weight_decay and l1 >= 0")
         if self.warmup_epochs < 0 or self.grad_clip < 0 or self.patience < 0:
             raise err("warmup_epochs, grad_clip and patience must be >= 0")
+        if self.gpu_preprocess not in ("auto", "on", "off"):
+            raise err(f"gpu_preprocess {self.gpu_preprocess!r}: choose auto, on or off")
+        self.check_ranges(err)
         return self
+
+    def check_ranges(self, err):
+        """Values the libraries below would reject with a traceback (or silently misuse)."""
+        if self.imgsz < 8 or self.workers < 0 or self.seed < 0:
+            raise err(f"imgsz must be >= 8, workers and seed >= 0 (got imgsz {self.imgsz}, workers "
+                      f"{self.workers}, seed {self.seed})")
+        if self.momentum < 0 or self.gamma <= 0 or self.power < 0 or self.step_size < 1:
+            raise err(f"momentum and power must be >= 0, gamma > 0, step_size >= 1 (got momentum {self.momentum}, "
+                      f"power {self.power}, gamma {self.gamma}, step_size {self.step_size})")
+        try:
+            [float(m) for m in str(self.milestones or "").split(",") if m.strip()]
+        except ValueError:
+            raise err(f"milestones {self.milestones!r}: give epochs like 30,60")
+        if self.cache_features not in ("auto", "on", "off"):
+            raise err(f"cache_features {self.cache_features!r}: choose auto, on or off")
+        if self.cache_features == "on" and self.freeze != "head":
+            raise err("--cache-features on needs --freeze head (features of a trained backbone change)")
+        if self.cache_features == "on" and self.augment.active:
+            raise err("--cache-features on trains on features computed once, so augmentation cannot apply; "
+                      "add --no-augment (or use --cache-features auto)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +130,8 @@ def from_dict(d: dict, source: str = "config") -> TrainConfig:
         raise EdgecvError(f"{source}: unknown option(s) {', '.join(unknown)}; see `edgecv train --help`")
     d = dict(d)
     aug = d.pop("augment", None)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    d = {k: _typed(k, v, defaults[k], source) for k, v in d.items()}
     try:
         cfg = TrainConfig(**d)
         if isinstance(aug, dict):
@@ -113,6 +141,24 @@ def from_dict(d: dict, source: str = "config") -> TrainConfig:
     except (TypeError, ValueError) as e:
         raise EdgecvError(f"{source}: {e}")
     return cfg
+
+
+def _typed(name: str, value, default, source: str):
+    """A YAML value as the option's type ('3' -> 3, 2 -> 2.0); a list or a 2.5 for an int is an error."""
+    kind = type(default)
+    if default is None or value is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    numbers = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if kind is str and isinstance(value, (list, tuple)) and all(map(numbers, value)):
+        return ",".join(map(str, value))   # split: [0.8, 0.1, 0.1], milestones: [30, 60]
+    if kind is not bool and (numbers(value) or isinstance(value, str)):
+        try:
+            if kind is not int or float(value).is_integer():
+                return kind(float(value)) if kind is int else kind(value)
+        except ValueError:
+            pass
+    what = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string")
+    raise EdgecvError(f"{source}: {name} must be {what}, got {value!r}")
 
 
 def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:

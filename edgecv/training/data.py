@@ -80,6 +80,11 @@ def make_torch_dataset(cache: ImageCache, meta: ModelMeta, aug: Optional[Augment
     return _DS()
 
 
+def shuffle_seed(seed: int, epoch: int) -> int:
+    """Seed of an epoch's shuffle; the distributed sampler draws the very same order from it."""
+    return seed * 1000003 + epoch
+
+
 def make_loader(ds, batch: int, shuffle: bool, seed: int, workers: int = 0, sampler=None,
                 pin_memory: bool = False):
     import torch

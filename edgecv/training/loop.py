@@ -62,7 +62,7 @@ class Trainer:
         self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=describe_targets(ds) if cfg.task == "regress" else [],
                               preprocess=spec, arch=cfg.model, extra={"dropout": cfg.dropout})
         t0 = time.perf_counter()
-        self.caches = {s: ImageCache(ds.items(s), spec) for s in ("train", "val")}
+        self.caches = {s: self.make_cache(ds.items(s), spec) for s in ("train", "val")}
         bad = ds.unreadable + [p for c in self.caches.values() for p in c.bad]
         warn_unreadable(bad, self.log)
         if not len(self.caches["train"].images):
@@ -77,7 +77,12 @@ class Trainer:
     def loaders(self):
         import torch
 
+        from .gpu import device_loaders, use_device_batches
+
         cfg = self.cfg
+        if use_device_batches(cfg, self.steps.device):   # uint8 batches normalised (and augmented) on the device
+            self.train_loader, self.val_loader = device_loaders(self)
+            return
         train_ds = make_torch_dataset(self.caches["train"], self.meta, cfg.augment, cfg.seed)
         val_ds = make_torch_dataset(self.caches["val"], self.meta, None)
         sampler = self.make_sampler(train_ds)
@@ -86,7 +91,20 @@ class Trainer:
         self.val_loader = make_loader(val_ds, cfg.batch, False, cfg.seed, 0, None, pin)
 
     def make_sampler(self, ds):
-        return None  # the distributed trainer returns a DistributedSampler
+        return None  # the distributed trainer returns a sampler that shards each global batch
+
+    def make_cache(self, items, spec):
+        if self.cfg.gpu_decode:
+            from .gpu import decoded_cache
+
+            return decoded_cache(items, spec, self.cfg.device, self.log)
+        return ImageCache(items, spec)
+
+    def prepare_model(self):
+        pass  # the distributed trainer wraps the model in DistributedDataParallel here
+
+    def validate(self) -> dict:
+        return self.steps.validate(self.val_loader)  # the distributed trainer: rank 0, broadcast
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -97,6 +115,7 @@ class Trainer:
         self.setup_data()
         self.steps = Steps(cfg, self.meta, self.caches, self.log)
         self.steps.build(self.resume_state())
+        self.prepare_model()
         if not self.steps.feature_mode:
             self.loaders()
         else:
@@ -113,7 +132,7 @@ class Trainer:
             train_loss = self.steps.train_epoch(self, epoch)
             if not math.isfinite(train_loss):
                 self.nan_stop(epoch)
-            metrics = {"train_loss": train_loss, **self.steps.validate(self.val_loader),
+            metrics = {"train_loss": train_loss, **self.validate(),
                        "lr": self.steps.lr(), "epoch_s": round(time.perf_counter() - t0, 3)}
             self.log("epoch {}/{}: {}".format(epoch + 1, cfg.epochs, "  ".join(
                 f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))))
@@ -149,18 +168,23 @@ class Trainer:
         self.log(f"resume: {self.run_dir}/last.pt, continuing at epoch {self.start_epoch + 1}")
         return state
 
-    def save(self, name: str, epoch: int):
+    def save(self, name: str, epoch: int, resumable: bool = True):
+        """last.pt carries optimizer/scheduler state for --resume; best.pt is the deployable model only."""
         from ..models.checkpoint import save_checkpoint
 
         early = next((c for c in self.callbacks if isinstance(c, cb.EarlyStopping)), None)
         save_checkpoint(self.run_dir / name, self.steps.model, self.meta, epoch=epoch, best=self.best,
                         best_epoch=self.best_epoch, history=self.history, config=self.cfg.to_dict(),
                         early_best=early.best if early else None, early_wait=early.wait if early else 0,
-                        **self.steps.state())
+                        **(self.steps.state() if resumable else {}))
 
 
 def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer, **options) -> Path:
-    """Python API of `edgecv train`: options are TrainConfig fields; returns the run folder."""
+    """Python API of `edgecv train`: options are TrainConfig fields; returns the run folder.
+
+    Under torchrun with WORLD_SIZE > 1 each process runs one rank of a DistributedDataParallel
+    job (see edgecv/training/distributed.py).
+    """
     if resume:
         run_dir = Path(resume)
         if not (run_dir / "last.pt").exists():
@@ -170,6 +194,12 @@ def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer
         cfg = load_config(config, options)
         if not cfg.data:
             raise EdgecvError("no data folder; pass --data DIR (class folders or labels.csv)")
-        run_dir = next_run_dir(cfg.out)
+    from .distributed import launch_env
+
+    if launch_env() is not None:
+        from .distributed import train_distributed
+
+        return train_distributed(cfg, callbacks, resume, log, trainer_cls)
+    run_dir = Path(resume) if resume else next_run_dir(cfg.out)
     trainer = trainer_cls(cfg, run_dir, callbacks, log, resume=bool(resume))
     return trainer.fit()

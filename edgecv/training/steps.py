@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import EdgecvError
 from ..metrics import accuracy, mae, point_rmse
 from .config import TrainConfig
-from .data import make_loader, targets_of
+from .data import make_loader, shuffle_seed, targets_of
 from .optim import build_optimizer, build_scheduler, l1_penalty
 
 
@@ -24,13 +24,17 @@ def pick_device(name: str):
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise EdgecvError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise EdgecvError(f"--device {name}: unknown device; use auto, cpu, cuda or cuda:N") from None
 
 
 class Steps:
     def __init__(self, cfg: TrainConfig, meta, caches, log=print):
         self.cfg, self.meta, self.caches, self.log = cfg, meta, caches, log
         self.device = pick_device(cfg.device)
+        self.ddp = None  # DistributedDataParallel around what trains, set by the distributed trainer
         self.feature_mode = cfg.cache_features == "on" or (
             cfg.cache_features == "auto" and cfg.freeze == "head" and not cfg.augment.active)
         if self.feature_mode and cfg.freeze != "head":
@@ -46,6 +50,8 @@ class Steps:
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick the fastest kernels
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout)
         if cfg.weights and resume is None:
@@ -74,8 +80,11 @@ class Steps:
                 self.scaler.load_state_dict(resume["scaler"])
 
     def _steps_per_epoch(self) -> int:
+        from .distributed import world_size
+
         n = len(self.caches["train"].images)
-        return -(-n // self.cfg.batch)
+        world = 1 if self.feature_mode else world_size()   # global steps: batch x world per step
+        return -(-n // (self.cfg.batch * world))
 
     def describe(self) -> str:
         mode = "head on cached features" if self.feature_mode else f"freeze {self.cfg.freeze}"
@@ -124,8 +133,8 @@ class Steps:
             loader.dataset.set_epoch(epoch)
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
-        loader.generator.manual_seed(self.cfg.seed * 1000003 + epoch)
-        net = self.head if self.feature_mode else self.net
+        loader.generator.manual_seed(shuffle_seed(self.cfg.seed, epoch))
+        net = self.ddp if self.ddp is not None else self.head if self.feature_mode else self.net
         self._train_mode()
         total, n = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
