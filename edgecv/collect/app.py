@@ -1,0 +1,268 @@
+"""The FastAPI app and the uvicorn runner of `edgecv serve` (imported only by that command).
+
+Endpoints (all behind the token when one is set: ?token=T, X-Edgecv-Token: T or Bearer T):
+  GET  /               the page                GET  /stream        MJPEG (multipart/x-mixed-replace)
+  GET  /frame.jpg      one annotated frame     GET  /status        fps, infer ms, frame age, counts
+  POST /collect/class  {"class": name}         POST /collect/point {"x": px, "y": px} (frame pixels)
+  POST /collect/undo                           GET  /models        models the live view may switch to
+  POST /model          {"path": file}          POST /train         {"epochs", "imgsz", "pretrained", ...}
+  GET  /train/status   progress and curves     POST /train/stop
+
+No endpoint serves files; POST /model opens only the --model file or models under --runs.
+
+    curl -N http://127.0.0.1:8080/stream | head -c 300
+    curl -X POST -H 'Content-Type: application/json' -d '{"class": "a"}' http://127.0.0.1:8080/collect/class
+"""
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import uvicorn
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from ..backends import SUFFIXES
+from ..errors import EdgecvError
+from .collector import Collector
+from .jobs import TrainJob
+from .live import LiveView
+from .page import PAGE
+
+BOUNDARY = "frame"
+MODEL_GLOBS = ("*/best.pt", "*/*.onnx", "*/*.engine")
+
+
+@dataclass
+class ServeState:
+    live: LiveView
+    collector: Optional[Collector] = None
+    job: Optional[TrainJob] = None
+    token: str = ""
+    runs: Optional[Path] = None
+    model: Optional[Path] = None       # the --model file, always allowed in POST /model
+    closing: threading.Event = field(default_factory=threading.Event)
+
+    def models(self) -> list:
+        found = [self.model] if self.model else []
+        if self.runs and self.runs.is_dir():
+            for pattern in MODEL_GLOBS:
+                found += sorted(self.runs.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        return [str(p) for p in dict.fromkeys(found)]
+
+    def allowed(self, path: str) -> Path:
+        """The model file if POST /model may open it: the --model file, or one under --runs."""
+        p = Path(path).resolve()
+        ok = self.model is not None and p == self.model.resolve()
+        if not ok and self.runs is not None:
+            try:
+                p.relative_to(self.runs.resolve())
+                ok = p.suffix.lower() in SUFFIXES
+            except ValueError:
+                ok = False
+        if not ok:
+            raise EdgecvError(f"{path}: not a model this server may open; use the --model file or one under "
+                              f"{self.runs} (see GET /models)")
+        return p
+
+
+def create_app(state: ServeState) -> FastAPI:
+    def auth(request: Request):
+        if not state.token:
+            return
+        header = request.headers.get("authorization", "")
+        got = (request.query_params.get("token") or request.headers.get("x-edgecv-token")
+               or (header[7:] if header.lower().startswith("bearer ") else ""))
+        if not secrets.compare_digest(got.encode(), state.token.encode()):
+            raise HTTPException(401, "token required: open the page as /?token=T or send X-Edgecv-Token: T")
+
+    app = FastAPI(title="edgecv serve", dependencies=[Depends(auth)], docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.exception_handler(EdgecvError)
+    def user_error(request: Request, exc: EdgecvError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page():
+        return HTMLResponse(PAGE, headers={"Cache-Control": "no-store"})
+
+    @app.get("/stream")
+    def stream():
+        return StreamingResponse(_frames(state), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"})
+
+    @app.get("/frame.jpg")
+    def frame():
+        with state.live.streaming():
+            seq, jpeg = state.live.next_jpeg(0, timeout=3.0)
+        if not jpeg:
+            raise HTTPException(503, f"{state.live.uri}: no frame yet; check the source")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/status")
+    def status():
+        s = state.live.status()
+        c = state.collector
+        s["collect"] = None if c is None else {"task": c.task, "classes": c.classes, "out": str(c.root),
+                                               "counts": c.counts()}
+        s["train"] = None if state.job is None else {k: v for k, v in state.job.status().items()
+                                                     if k in ("state", "epoch", "epochs", "run", "model")}
+        return s
+
+    _collect_routes(app, state)
+    _model_routes(app, state)
+    return app
+
+
+def _collector(state: ServeState) -> Collector:
+    if state.collector is None:
+        raise HTTPException(409, "collection is off; restart with --out DIR --task classify --classes a,b "
+                                 "(or --task regress)")
+    return state.collector
+
+
+def _frame(state: ServeState):
+    img = state.live.frame()
+    if img is None:
+        raise HTTPException(503, f"{state.live.uri}: no frame yet; check the source")
+    return img
+
+
+def _rel(state: ServeState, path: Path) -> str:
+    return path.relative_to(state.collector.root).as_posix()
+
+
+def _collect_routes(app: FastAPI, state: ServeState):
+    @app.post("/collect/class")
+    def collect_class(body: dict = Body(...)):
+        c = _collector(state)
+        path = c.save_class(_frame(state), str(body.get("class", "")))
+        return {"saved": _rel(state, path), "counts": c.counts()}
+
+    @app.post("/collect/point")
+    def collect_point(body: dict = Body(...)):
+        c = _collector(state)
+        path = c.save_point(_frame(state), body.get("x"), body.get("y"))
+        return {"saved": _rel(state, path), "counts": c.counts()}
+
+    @app.post("/collect/undo")
+    def undo():
+        c = _collector(state)
+        path = c.undo()
+        return {"removed": _rel(state, path) if path else None, "counts": c.counts()}
+
+
+def _model_routes(app: FastAPI, state: ServeState):
+    def job() -> TrainJob:
+        if state.job is None:
+            raise HTTPException(409, "training needs collected data; restart with --out DIR --task ...")
+        return state.job
+
+    @app.get("/models")
+    def models():
+        return {"models": state.models(), "current": state.live.model_info()["path"]}
+
+    @app.post("/model")
+    def set_model(body: dict = Body(...)):
+        return state.live.set_model(state.allowed(str(body.get("path", ""))))
+
+    @app.post("/train")
+    def train(body: dict = Body(default={})):
+        return job().start(body or {})
+
+    @app.get("/train/status")
+    def train_status():
+        return job().status()
+
+    @app.post("/train/stop")
+    def train_stop():
+        return job().stop()
+
+
+def _frames(state: ServeState):
+    """The MJPEG body: one part per new annotated frame until the client leaves or the server stops."""
+    live, seen = state.live, 0
+    with live.streaming():
+        while not (state.closing.is_set() or live.stop.is_set()):
+            seq, jpeg = live.next_jpeg(seen, timeout=0.5)
+            if seq == seen or not jpeg:
+                continue
+            seen = seq
+            yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                   + jpeg + b"\r\n")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0 = any free port), or a one-line error naming the fix."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        raise EdgecvError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port or --host")
+    sock.listen(64)
+    return sock
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that first ends the MJPEG streams on Ctrl-C, so shutdown does not wait on them."""
+
+    def __init__(self, config, closing: threading.Event):
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig, frame):
+        self.closing.set()
+        super().handle_exit(sig, frame)
+
+
+class Server:
+    """The app on a pre-bound socket: run() blocks (Ctrl-C stops it), start()/stop() use a thread."""
+
+    def __init__(self, state: ServeState, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"):
+        self.state, self.sock = state, bind(host, port)
+        self.host, self.port = self.sock.getsockname()[:2]
+        config = uvicorn.Config(create_app(state), log_level=log_level, access_log=False,
+                                timeout_graceful_shutdown=3, lifespan="off")
+        self.server = _Uvicorn(config, state.closing)
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def run(self):
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.close()
+
+    def start(self) -> "Server":
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                        name="edgecv-serve", daemon=True)
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            self._thread.join(0.02)
+        return self
+
+    def stop(self):
+        self.state.closing.set()
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        self.close()
+
+    def close(self):
+        self.state.closing.set()
+        if self.state.job is not None:
+            self.state.job.stop()         # ends at the next batch; last.pt keeps the last whole epoch
+            self.state.job.join(timeout=10.0)
+        self.state.live.close()
+        self.sock.close()

@@ -1,0 +1,265 @@
+"""The live view behind `edgecv collect` and `edgecv serve`: one source, an optional model.
+
+Built from the runtime's parts: parse_source/open_source (camera, stream, file looped like a
+camera), CaptureThread + FrameChannel (latest-frame hand-over, so a slow model or viewer never
+lags behind the camera), open_model/Postprocessor (any backend) and draw_overlay (top-1 label
+and score, or the point). Adds what both UIs need: the latest raw frame to save, a JPEG of the
+annotated frame for MJPEG viewers, a model that can be swapped while running, and a status dict
+(fps, infer ms, frame age).
+
+    python -c "from edgecv.collect.live import LiveView; v = LiveView('clip.avi').start(); \
+import time; time.sleep(1); print(v.status()); v.close()"
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..errors import EdgecvError
+from ..spec import PreprocessSpec
+
+NO_MODEL_SPEC = PreprocessSpec(imgsz=(8, 8))   # the capture thread always preprocesses; keep it tiny
+WINDOW = 30                                     # frames the status percentiles cover
+
+
+def _log(msg: str):
+    print(f"edgecv serve: {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Model:
+    path: str
+    backend: object
+    post: object
+    shape: tuple
+
+
+@dataclass
+class _Capture:
+    thread: object
+    channel: object
+    pool: object
+    stop: threading.Event
+
+
+class LiveView:
+    """Reads `source` in a capture thread and runs the model (if any) on the latest frame."""
+
+    def __init__(self, source: str, model: Optional[str] = None, quality: int = 80, log=_log,
+                 device: Optional[str] = None, threads: int = 0):
+        from ..runtime.report import Stats
+        from ..runtime.sources import open_source
+        from ..runtime.uri import parse_source
+
+        self.uri, self.quality, self.log, self.device, self.threads = str(source), int(quality), log, device, threads
+        self.spec = parse_source(source)
+        self.stop = threading.Event()
+        self.src = open_source(self.spec, loop=not self.spec.live, stop=self.stop)
+        self.pace = None if self.src.live else (self.src.fps or 30.0)
+        self.stats, self._done = Stats(), collections.deque(maxlen=WINDOW + 1)
+        self._cond, self._model_lock, self._swap_lock = threading.Condition(), threading.Lock(), threading.Lock()
+        self._raw: Optional[np.ndarray] = None
+        self._raw_seq, self._jpeg, self._jpeg_seq, self.clients = 0, b"", 0, 0
+        self.result: dict = {}
+        self.error, self._model, self._cap, self._worker, self._closed = "", None, None, None, False
+        if model:
+            self._model = self._open(model)
+
+    # --- threads ---------------------------------------------------------------------------------
+    def start(self) -> "LiveView":
+        self._cap = self._start_capture(self._model)
+        self._worker = threading.Thread(target=self._work, name="edgecv-live", daemon=True)
+        self._worker.start()
+        return self
+
+    def _start_capture(self, model: Optional[_Model]) -> _Capture:
+        from ..runtime.capture import BufferPool, CaptureThread, FrameChannel
+
+        spec = model.backend.meta.preprocess if model else NO_MODEL_SPEC
+        shape = model.shape if model else (1, 3) + NO_MODEL_SPEC.imgsz
+        pool = BufferPool(shape, 3)
+        chan = FrameChannel(latest=True, on_drop=lambda f: pool.release(f.tensor))
+        stop = threading.Event()
+        thread = CaptureThread(self.src, spec, chan, pool, stop, self.pace)
+        thread.start()
+        return _Capture(thread, chan, pool, stop)
+
+    def _stop_capture(self, cap: _Capture):
+        cap.stop.set()
+        cap.channel.close(drain=True)
+        cap.thread.join(timeout=10.0)
+        if cap.thread.is_alive():
+            raise EdgecvError(f"{self.uri}: the source did not answer within 10 s; restart edgecv serve")
+
+    def _work(self):
+        while not self.stop.is_set():
+            cap = self._cap
+            frame = cap.channel.get(timeout=0.25)
+            if frame is None:
+                # ended by itself (not stopped by us for a model switch or close): the source is gone
+                if cap.channel.closed and not cap.stop.is_set() and not self.stop.is_set():
+                    err = cap.thread.error
+                    self.error = f"{self.uri}: the source ended" + (f" ({err})" if err else "")
+                    self.stop.wait(0.5)
+                continue
+            try:
+                self._process(frame, cap)
+            except EdgecvError as e:          # e.g. a model whose outputs do not fit its metadata
+                self.error = str(e)
+                self.log(f"error: {e}; the model is unloaded")
+                with self._model_lock:
+                    self._model = None
+
+    def _process(self, frame, cap: _Capture):
+        t0 = time.perf_counter()
+        with self._model_lock:
+            if cap is not self._cap:
+                cap.pool.release(frame.tensor)
+                return
+            m = self._model
+            result = {}
+            if m is not None:
+                out = m.backend.predict(frame.tensor)
+                t1 = time.perf_counter()
+                h, w = frame.image.shape[:2]
+                result = m.post(out, w, h)
+                frame.times.update(infer=t1 - t0, postprocess=time.perf_counter() - t1)
+        cap.pool.release(frame.tensor)
+        frame.tensor = None
+        t2 = time.perf_counter()
+        self.stats.add(frame, t0, t2)
+        self._done.append(t2)
+        with self._cond:
+            self._raw, self._raw_seq, self.result = frame.image, self._raw_seq + 1, result
+            self._cond.notify_all()
+        if self.clients:
+            self._encode(frame.image, result)
+
+    def _encode(self, image: np.ndarray, result: dict):
+        import cv2
+
+        from ..runtime.sinks import draw_overlay
+
+        img = draw_overlay(image.copy(), result, self.fps()) if result else image
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if ok:
+            with self._cond:
+                self._jpeg, self._jpeg_seq = buf.tobytes(), self._jpeg_seq + 1
+                self._cond.notify_all()
+
+    # --- the model -------------------------------------------------------------------------------
+    def _open(self, path) -> _Model:
+        from ..runtime.model import input_shape, open_model
+        from ..runtime.postprocess import Postprocessor
+
+        # a .pt checkpoint (a fresh fine-tune) runs on the GPU when there is one; others as the backend likes
+        device = self.device or ("auto" if Path(path).suffix.lower() in (".pt", ".pth") else None)
+        be = open_model(path, device=device, threads=self.threads)
+        try:
+            shape = input_shape(be, path)
+            return _Model(str(path), be, Postprocessor(be.meta, topk=3), shape)
+        except BaseException:
+            be.close()
+            raise
+
+    def set_model(self, path) -> dict:
+        """Open `path` (any backend) and switch to it; the capture restarts with its preprocessing."""
+        if not Path(path).is_file():
+            raise EdgecvError(f"{path}: no such model file; train one first or check the path")
+        new = self._open(path)
+        with self._swap_lock:
+            old_cap = self._cap
+            if old_cap is not None:
+                self._stop_capture(old_cap)
+            with self._model_lock:
+                old, self._model = self._model, new
+                self.result, self.error = {}, ""
+                if old_cap is not None:
+                    self._cap = self._start_capture(new)
+        if old is not None:
+            old.backend.close()
+        self.log(f"model: {path} ({new.backend.meta.task})")
+        return self.model_info()
+
+    def model_info(self) -> dict:
+        m = self._model
+        if m is None:
+            return {"path": None}
+        meta = m.backend.meta
+        return {"path": m.path, "task": meta.task, "classes": list(meta.classes),
+                "targets": meta.target_names, "imgsz": list(meta.preprocess.imgsz),
+                "backend": getattr(m.backend, "name", "")}
+
+    # --- what the UIs read -----------------------------------------------------------------------
+    def frame(self) -> Optional[np.ndarray]:
+        """The newest raw BGR frame (never drawn on), or None before the first one."""
+        with self._cond:
+            return self._raw
+
+    def wait_frame(self, seen: int, timeout: float = 1.0) -> Tuple[int, Optional[np.ndarray]]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._raw_seq != seen or self.stop.is_set(), timeout)
+            return self._raw_seq, self._raw
+
+    def next_jpeg(self, seen: int, timeout: float = 0.5) -> Tuple[int, bytes]:
+        """(seq, JPEG of the annotated frame) once newer than `seen`, or the same seq on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._jpeg_seq != seen or self.stop.is_set(), timeout)
+            return self._jpeg_seq, self._jpeg
+
+    @contextlib.contextmanager
+    def streaming(self):
+        """A viewer is connected while inside: frames are JPEG-encoded only while one is."""
+        with self._cond:
+            self.clients += 1
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self.clients -= 1
+
+    def fps(self) -> float:
+        d = self._done
+        if len(d) < 2 or time.perf_counter() - d[-1] > 2.0:
+            return 0.0
+        return (len(d) - 1) / max(d[-1] - d[0], 1e-9)
+
+    def status(self) -> dict:
+        """Latency report for the page: fps, infer ms, frame age (p50 of the last frames)."""
+        st = self.stats
+        p50 = lambda ring: ring.percentiles_ms(WINDOW)["p50"]  # noqa: E731
+        img = self._raw
+        res = {k: v for k, v in self.result.items() if k in ("label", "score", "points", "values")}
+        if "topk" in self.result:
+            res["topk"] = [[n, round(p, 4)] for n, p in self.result["topk"]]
+        return {"source": self.uri, "frames": st.frames, "fps": round(self.fps(), 2),
+                "infer_ms": p50(st.stages["infer"]) if self._model else None,
+                "frame_age_ms": p50(st.age), "latency_ms": p50(st.total),
+                "dropped": self._cap.channel.dropped if self._cap else 0,
+                "size": None if img is None else [int(img.shape[1]), int(img.shape[0])],
+                "model": self.model_info(), "result": res, "error": self.error}
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        self.stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        cap = self._cap
+        if cap is not None:
+            with contextlib.suppress(EdgecvError):
+                self._stop_capture(cap)
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+        self.src.close()
+        if self._model is not None:
+            self._model.backend.close()
