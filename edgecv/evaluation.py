@@ -101,6 +101,7 @@ def evaluate(model, data, split: str = "test", split_file="auto", seed: int = 0,
         m = b.meta
         if m.task == "classify" and not m.classes:
             m.classes = [str(i) for i in range(b.predict(np.zeros((1, 3) + m.preprocess.imgsz, np.float32)).shape[1])]
+        check_task(m, data, model)
         ds = load_dataset(data, m.task, fractions, seed, find_split_file(Path(model), split_file))
         check_compatible(m, ds, model)
         items = ds.items(split)
@@ -120,10 +121,25 @@ def evaluate(model, data, split: str = "test", split_file="auto", seed: int = 0,
     return result
 
 
+def check_task(meta: ModelMeta, data, model):
+    """A classifier given regression labels (or the reverse): say so, before the layout error would."""
+    root = Path(data)
+    labelled = any((root / s / "labels.csv").is_file() for s in ("", "train"))
+    if meta.task != "regress" and labelled:
+        raise EdgecvError(f"{model}: is a {meta.task} model (classes {', '.join(meta.classes)}), but {data} holds "
+                          "regression labels (labels.csv); pass the class-folder dataset it was trained on")
+    if meta.task == "regress" and not labelled and root.is_dir():
+        from .data.labels import read_dli_folder
+
+        if not read_dli_folder(root) and any(p.is_dir() and p.name not in ("train", "val", "test") for p in root.iterdir()):
+            raise EdgecvError(f"{model}: is a regression model, but {data} holds class folders; pass the "
+                              "labels.csv (or xy_<x>_<y>_<id>.jpg) dataset it was trained on")
+
+
 def check_compatible(meta: ModelMeta, ds, model):
     if meta.task != "regress" and ds.classes != meta.classes:
         raise EdgecvError(f"{model}: trained on classes {meta.classes}, but {ds.root} has {ds.classes}; "
-                          "evaluate on the data it was trained on (or retrain)")
+                          "use the data it was trained on (or retrain)")
     if meta.task == "regress" and ds.target_names != meta.target_names:
         raise EdgecvError(f"{model}: predicts {meta.target_names}, but {ds.root} labels {ds.target_names}")
 
@@ -211,16 +227,11 @@ def report(result: dict, meta: ModelMeta, log=print):
 
 
 def plot_confusion(cm, classes, path: Path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from .plots import pyplot, save_figure
+
+    plt = pyplot()
+    if plt is None:
         return None
-    import io
-
-    from .fileio import atomic_path
-
     cm = np.asarray(cm)
     n = len(classes)
     fig, ax = plt.subplots(figsize=(1.2 + 0.5 * n, 1.0 + 0.5 * n))
@@ -230,13 +241,7 @@ def plot_confusion(cm, classes, path: Path):
     for i in range(n):
         for j in range(n):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buf.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 def main(args) -> int:

@@ -1,11 +1,10 @@
 """Bench outputs: terminal table, Markdown, JSON and a latency-vs-accuracy PNG."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import List
 
-from ..fileio import atomic_path, write_json, write_text
+from ..fileio import write_json, write_text
 
 
 def _metric(row) -> str:
@@ -61,11 +60,10 @@ def markdown(result: dict) -> str:
 
 def chart(result: dict, path: Path):
     """Latency (batch of the first size) against accuracy or RMSE, one labelled point per format."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from ..plots import pyplot, save_figure
+
+    plt = pyplot()
+    if plt is None:
         return None
     pts = [(r["format"], r["latency_ms"]["p50"], (r["metrics"] or {}).get("accuracy", (r["metrics"] or {}).get("rmse_px")))
            for r in result["results"] if r.get("latency_ms")]
@@ -78,13 +76,7 @@ def chart(result: dict, path: Path):
     ax.set_ylabel("accuracy (%)" if result["task"] != "regress" else "RMSE (px, lower is better)")
     ax.set_title(("edgecv bench: " + str(result["system"].get("device", "")))[:80])
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buf.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 def write_outputs(result: dict, json_path, md_path, png, out_dir: Path):

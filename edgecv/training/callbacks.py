@@ -102,11 +102,10 @@ class Curves(Callback):
 
 def plot_curves(history, path: Path):
     """Train/val loss and the task metric per epoch, as a PNG (no TensorBoard needed)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from ..plots import pyplot, save_figure
+
+    plt = pyplot()
+    if plt is None:
         return None
     metric = next((k for k in ("val_accuracy", "val_rmse_px") if any(k in r for r in history)), None)
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 3.6), squeeze=False)
@@ -117,12 +116,4 @@ def plot_curves(history, path: Path):
     if metric:
         axes[0][1].plot(ep, [r.get(metric, float("nan")) for r in history], marker="o", color="C2")
         axes[0][1].set_xlabel("epoch"), axes[0][1].set_title(metric)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    from ..fileio import atomic_path
-
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buf.getvalue())
-    return path
+    return save_figure(fig, path)

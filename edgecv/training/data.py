@@ -12,7 +12,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..data.augment import AugmentConfig, augment
-from ..data.datasets import Dataset, Item
+from ..data.datasets import Item
 from ..data.images import UnreadableImage, read_rgb
 from ..meta import ModelMeta
 from ..spec import PreprocessSpec, normalize, resize_uint8
@@ -30,7 +30,10 @@ class ImageCache:
             return resize_uint8(img, spec), (img.shape[1], img.shape[0])
 
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            loaded = list(pool.map(load, items))
+            self._keep(items, list(pool.map(load, items)), spec)
+
+    def _keep(self, items, loaded, spec: PreprocessSpec):
+        """Store [(resized image, (w, h)) or None per item]; None marks an unreadable file."""
         self.bad = [it[0] for it, r in zip(items, loaded) if r is None]
         keep = [(it, r) for it, r in zip(items, loaded) if r is not None]
         self.items = [it for it, _ in keep]

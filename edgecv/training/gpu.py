@@ -250,12 +250,7 @@ class DecodedCache(ImageCache):
             warnings.filterwarnings("ignore", "The image decoding", DeprecationWarning)
             for start in range(0, len(items), chunk):
                 loaded += _decode_chunk(items[start:start + chunk], spec, device)
-        self.bad = [it[0] for it, r in zip(items, loaded) if r is None]
-        keep = [(it, r) for it, r in zip(items, loaded) if r is not None]
-        self.items = [it for it, _ in keep]
-        h, w = spec.imgsz
-        self.images = np.stack([r[0] for _, r in keep]) if keep else np.zeros((0, h, w, 3), np.uint8)
-        self.sizes = np.array([r[1] for _, r in keep], np.float32).reshape(-1, 2)
+        self._keep(items, loaded, spec)
 
 
 def _decode_chunk(chunk, spec, device):

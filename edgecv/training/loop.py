@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 
 from ..data.datasets import describe_targets, load_dataset
 from ..data.images import warn_unreadable

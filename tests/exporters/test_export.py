@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from edgecv.cli import main
-from edgecv.errors import EdgecvError
 
 
 @pytest.fixture(scope="module")
