@@ -13,6 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .errors import EdgecvError
 from .spec import PreprocessSpec
 
 TASKS = ("classify", "binary", "regress")
@@ -67,8 +68,13 @@ class ModelMeta:
         return cls(**known)
 
     @classmethod
-    def from_json(cls, s: str) -> "ModelMeta":
-        return cls.from_dict(json.loads(s))
+    def from_json(cls, s: str, where: str = "model") -> "ModelMeta":
+        """Parse stored metadata (JSON only); damaged metadata is a one-line EdgecvError naming `where`."""
+        try:
+            return cls.from_dict(json.loads(s))
+        except (ValueError, TypeError, AttributeError, KeyError) as e:
+            raise EdgecvError(f"{where}: damaged edgecv metadata ({type(e).__name__}: {str(e)[:80]}); "
+                              "re-export the model with `edgecv export`") from None
 
     # --- targets <-> network outputs (regression) -------------------------------------------
     def normalize_targets(self, values: np.ndarray, width, height) -> np.ndarray:
@@ -148,4 +154,8 @@ def load_sidecar(path) -> Optional[ModelMeta]:
     p = Path(str(path) + ".json") if not str(path).endswith(".json") else Path(path)
     if not p.exists():
         return None
-    return ModelMeta.from_dict(json.loads(p.read_text())["meta"])
+    try:
+        meta = json.loads(p.read_text())["meta"]
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
+        raise EdgecvError(f"{p}: unreadable engine sidecar ({type(e).__name__}); re-export the engine") from None
+    return ModelMeta.from_json(json.dumps(meta), str(p))

@@ -28,6 +28,8 @@ class AugmentConfig:
 
     def __post_init__(self):
         for name in ("rotation", "translate", "scale", "flip", "vflip", "brightness", "contrast"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise ValueError(f"augment.{name} must be a number, got {getattr(self, name)!r}")
             if getattr(self, name) < 0:
                 raise ValueError(f"augment.{name} must be >= 0")
         if self.flip > 1 or self.vflip > 1 or self.scale >= 1:

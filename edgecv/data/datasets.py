@@ -167,13 +167,16 @@ def _discover_regress(root: Path, task, fractions, seed) -> Dataset:
 
 
 def _cut(n: int, fractions) -> Tuple[int, int]:
-    """Counts for val and test out of n, at least one each when the fraction is > 0 and n allows."""
+    """Counts for val and test out of n, at least one each when the fraction is > 0 and n allows,
+    and always at least one left for training (a class absent from train could never be learnt)."""
     n_val = round(n * fractions[1]) if n >= 3 else 0
     n_test = round(n * fractions[2]) if n >= 3 else 0
     if fractions[1] > 0 and n >= 3:
         n_val = max(n_val, 1)
     if fractions[2] > 0 and n >= 3:
         n_test = max(n_test, 1)
+    while n_val + n_test >= n > 0:
+        n_test, n_val = (n_test - 1, n_val) if n_test >= n_val else (n_test, n_val - 1)
     return n_val, n_test
 
 

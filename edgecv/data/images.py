@@ -33,11 +33,19 @@ def read_rgb(path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                _check_pixels(path, im.size)   # before decoding: warnings filters are not thread-safe
                 im.load()
                 return to_rgb_array(im)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:
         raise UnreadableImage(f"{path}: {type(e).__name__}: {str(e)[:80]}") from e
+
+
+def _check_pixels(path, size):
+    """Refuse a header that claims more than MAX_PIXELS (a decompression bomb) before any decoding."""
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ValueError(f"{size[0]}x{size[1]} pixels is over the {MAX_PIXELS:,}-pixel limit "
+                         "(decompression-bomb guard)")
 
 
 def to_rgb_array(im) -> np.ndarray:
@@ -65,11 +73,15 @@ def image_size(path) -> Tuple[int, int]:
     """(width, height) from the header only: cheap for reports and regression normalisation."""
     from PIL import Image
 
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError, SyntaxError) as e:
-        raise UnreadableImage(f"{path}: {e}") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # _check_pixels decides
+            with Image.open(path) as im:
+                _check_pixels(path, im.size)
+                return im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(f"{path}: {type(e).__name__}: {str(e)[:80]}") from e
 
 
 def check_readable(paths: Iterable[Path]) -> Tuple[List[Path], List[Path]]:

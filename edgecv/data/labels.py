@@ -6,6 +6,7 @@ the line and the fix, so a typo never silently trains a wrong model.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -33,8 +34,13 @@ def inside(root: Path, rel: str, csv_path: Path, line: int) -> Path:
                           "use a path relative to the folder that holds the CSV")
     full = root / p
     try:
-        full.resolve().relative_to(root.resolve())
-    except (ValueError, RuntimeError, OSError):
+        resolved = full.resolve()
+    except (OSError, ValueError, RuntimeError) as e:   # too long, embedded NUL, symlink loop
+        raise EdgecvError(f"{csv_path} line {line}: image path {rel[:60]!r} is not a usable path "
+                          f"({getattr(e, 'strerror', None) or e}); fix or delete the row") from None
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
         raise EdgecvError(f"{csv_path} line {line}: {rel!r} resolves outside {root} (symlink?); "
                           "copy the image into the data folder")
     return full
@@ -47,7 +53,10 @@ def read_labels_csv(csv_path: Path) -> Tuple[List[str], List[Tuple[Path, List[fl
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise EdgecvError(f"{csv_path}: cannot read ({e}); save it as UTF-8 CSV")
-    rows = list(csv.reader(text.splitlines()))
+    try:   # csv over the text itself: quoted fields may hold commas, and no Unicode line separator splits a row
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise EdgecvError(f"{csv_path}: not a valid CSV file ({e}); save it as plain CSV `image,x,y`") from None
     if not rows or [c.strip().lower() for c in rows[0][:1]] != ["image"] or len(rows[0]) < 2:
         raise EdgecvError(f"{csv_path}: header must be `image,x,y` (image first, then one or more "
                           f"numeric targets); found {','.join(rows[0]) if rows else 'an empty file'}")
@@ -80,7 +89,11 @@ def _parse_row(csv_path, root, line, row, names, seen):
                           "remove the duplicate row")
     seen[rel] = line
     path = inside(root, rel, csv_path, line)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError):   # a name too long for the file system, an embedded NUL
+        exists = False
+    if not exists:
         raise EdgecvError(f"{csv_path} line {line}: image {rel} does not exist under {root}; "
                           "fix the path or delete the row")
     return path, values

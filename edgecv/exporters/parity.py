@@ -26,9 +26,10 @@ def validation_items(model_path, meta: ModelMeta, data=None, split: str = "val")
         data = json.loads(split_file.read_text()).get("root")
     if data is None or not Path(data).is_dir():
         return []
-    ds = load_dataset(data, meta.task, split_file=split_file if split_file.exists() else None)
-    from ..evaluation import check_compatible
+    from ..evaluation import check_compatible, check_task
 
+    check_task(meta, data, model_path)
+    ds = load_dataset(data, meta.task, split_file=split_file if split_file.exists() else None)
     check_compatible(meta, ds, model_path)   # labels of another class list would score nonsense
     return ds.items(split) or ds.items("train")
 

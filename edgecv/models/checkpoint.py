@@ -32,25 +32,70 @@ def _unwrap(model):
 def load_checkpoint(path) -> dict:
     """Any .pt file as a dict, safely; clear one-line errors for every way it can be wrong."""
     import pickle
+    import warnings
 
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise EdgecvError(f"{path}: no such checkpoint; check the path")
+    if path.stat().st_size == 0:
+        raise EdgecvError(f"{path}: is empty (0 bytes; an interrupted copy?); pass a .pt from `edgecv train`")
+    with open(path, "rb") as f:
+        if f.read(64).startswith(b"version https://git-lfs"):
+            raise EdgecvError(f"{path}: is a Git LFS pointer, not the weights; run `git lfs pull` first")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():   # torch's notes on odd pickle protocols would break the one-line error
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            raise EdgecvError(f"{path}: refused: loading it would execute pickled code (weights_only=True "
-                              "blocks that); if you trust the file, re-save only its state_dict") from e
-        raise EdgecvError(f"{path}: not a PyTorch checkpoint ({str(e)[:80]}); pass a .pt from `edgecv train`") from e
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
+        code = pickled_code(path, str(e))
+        if code:
+            raise EdgecvError(f"{path}: refused: loading it would execute pickled code ({code}); weights_only=True "
+                              "blocks that; if you trust the file, re-save only its state_dict") from e
+        raise EdgecvError(f"{path}: not a PyTorch checkpoint (not a pickle torch.load can read); "
+                          "pass a .pt from `edgecv train`") from e
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError, TypeError) as e:
         raise EdgecvError(f"{path}: not a readable PyTorch checkpoint (truncated or another format: "
                           f"{str(e).splitlines()[0][:80]}); pass a .pt from `edgecv train`") from e
     if not isinstance(obj, dict):
         raise EdgecvError(f"{path}: holds a {type(obj).__name__}, not a state dict or edgecv checkpoint")
     return obj
+
+
+CODE_OPS = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}
+
+
+def pickled_code(path, error: str = "") -> str:
+    """The callables a refused pickle would import (e.g. 'posix.system'), or "" when the file is no
+    pickle at all. The opcodes are only parsed (pickletools), never executed."""
+    import pickletools
+    import re
+    import zipfile
+
+    named = re.findall(r"GLOBAL ([\w.]+)", error)
+    if named:
+        return ", ".join(dict.fromkeys(named))
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                data = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        else:
+            data = Path(path).read_bytes()
+        ops, strings, names = set(), [], []
+        for op, arg, _ in pickletools.genops(data):
+            ops.add(op.name)
+            if isinstance(arg, str):
+                strings.append(arg)
+            if op.name in ("GLOBAL", "INST"):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(".".join(strings[-2:]))
+    except Exception:   # not a pickle (random bytes, another format): nothing would run
+        return ""
+    if not ops & CODE_OPS:
+        return ""
+    return ", ".join(dict.fromkeys(names)) or "it constructs objects"
 
 
 def load_model(path, device: str = "cpu"):
@@ -61,7 +106,12 @@ def load_model(path, device: str = "cpu"):
     if ckpt.get("format") != FORMAT or "meta" not in ckpt:
         raise EdgecvError(f"{path}: not an edgecv checkpoint (no metadata); a bare state dict can start "
                           "training with `edgecv train --weights FILE`")
-    meta = ModelMeta.from_dict(ckpt["meta"])
+    try:
+        meta = ModelMeta.from_dict(ckpt["meta"])
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise EdgecvError(f"{path}: damaged edgecv metadata ({str(e)[:80]}); re-save it with `edgecv train`") from e
+    if not isinstance(ckpt.get("model"), dict):
+        raise EdgecvError(f"{path}: holds no model weights; pass best.pt or last.pt of an `edgecv train` run")
     model = build_model(meta.arch, meta.num_outputs, "none", float(meta.extra.get("dropout", 0.0)))
     try:
         model.load_state_dict(ckpt["model"])

@@ -101,12 +101,12 @@ class TrainConfig:
 
     def check_ranges(self, err):
         """Values the libraries below would reject with a traceback (or silently misuse)."""
-        if self.imgsz < 8 or self.workers < 0 or self.seed < 0:
-            raise err(f"imgsz must be >= 8, workers and seed >= 0 (got imgsz {self.imgsz}, workers "
-                      f"{self.workers}, seed {self.seed})")
-        if self.momentum < 0 or self.gamma <= 0 or self.power < 0 or self.step_size < 1:
-            raise err(f"momentum and power must be >= 0, gamma > 0, step_size >= 1 (got momentum {self.momentum}, "
-                      f"power {self.power}, gamma {self.gamma}, step_size {self.step_size})")
+        for name, ok, rule in (("imgsz", self.imgsz >= 8, ">= 8"), ("workers", self.workers >= 0, ">= 0 (0 = no "
+                               "worker processes)"), ("seed", self.seed >= 0, ">= 0"), ("momentum", self.momentum >= 0,
+                               ">= 0"), ("gamma", self.gamma > 0, "> 0"), ("power", self.power >= 0, ">= 0"),
+                               ("step_size", self.step_size >= 1, ">= 1 (epochs)")):
+            if not ok:
+                raise err(f"{name} must be {rule}, got {getattr(self, name)}")
         try:
             [float(m) for m in str(self.milestones or "").split(",") if m.strip()]
         except ValueError:

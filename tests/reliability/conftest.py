@@ -1,0 +1,86 @@
+"""Shared helpers of the reliability matrix: the real CLI in-process, one-line error checks, a real
+exported ONNX model, real MJPG videos with damaged frames.
+
+    .venv/bin/python -m pytest -q tests/reliability
+"""
+from __future__ import annotations
+
+import shutil
+import types
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli("eval", path, "--data", d) runs `edgecv ...` in this process -> (rc, stdout, stderr)."""
+    from edgecv.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        rc = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run
+
+
+def assert_user_error(rc, err, *words):
+    """The contract for user errors: exit 2, exactly one stderr line, no traceback, naming `words`."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert rc == 2, (rc, err[-2000:])
+    assert "Traceback" not in err, err[-2000:]
+    assert len(lines) == 1, err[-2000:]
+    for w in words:
+        assert str(w) in lines[0], (w, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory, cls_run):
+    """The shared run's best.pt exported with `--batch 4 --dynamic` (no parity: speed) -> best.onnx."""
+    import edgecv
+
+    run = tmp_path_factory.mktemp("onnx") / "run"
+    shutil.copytree(cls_run, run)
+    return edgecv.export(run / "best.pt", "onnx", batch=4, dynamic=True, simplify=False, parity=False,
+                         log=lambda *a: None)["onnx"]
+
+
+def write_video(path, n=20, size=(64, 48), fps=20.0):
+    """An MJPG .avi whose frame i is a flat grey of level 10 * i (frame identity is readable back)."""
+    import cv2
+
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert vw.isOpened(), "this OpenCV cannot write MJPG .avi"
+    for i in range(n):
+        vw.write(np.full((size[1], size[0], 3), (10 * i) % 250, np.uint8))
+    vw.release()
+    return path
+
+
+def damage_frame(path, k):
+    """Overwrite the JPEG payload of the k-th '00dc' chunk with zeros; the AVI index stays valid."""
+    data = bytearray(path.read_bytes())
+    chunks, i = [], data.find(b"00dc")
+    while i >= 0:
+        size = int.from_bytes(data[i + 4:i + 8], "little")
+        if data[i + 8:i + 10] == b"\xff\xd8":
+            chunks.append((i + 8, size))
+        i = data.find(b"00dc", i + 4)
+    off, size = chunks[k]
+    data[off:off + size] = bytes(size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def media():
+    """The video helpers above as one namespace (test modules do not import conftest)."""
+    return types.SimpleNamespace(write_video=write_video, damage_frame=damage_frame)
+
+
+@pytest.fixture(scope="session")
+def user_error():
+    """assert_user_error(rc, err, *words) -> the one error line."""
+    return assert_user_error
