@@ -1,4 +1,8 @@
-"""CPU backends in one run: PyTorch eager vs ONNX Runtime FP32 vs ONNX Runtime INT8 (Q/DQ).
+"""CPU backends in one run: PyTorch eager vs ONNX Runtime FP32 vs ONNX Runtime INT8 (both Q/DQ forms).
+
+INT8 comes in two forms (see edgecv/exporters/quantize.py): `onnx-int8-cpu` (U8S8, what ONNX
+Runtime fuses on a CPU) and `onnx-int8` (symmetric INT8 for TensorRT, which ORT runs but cannot
+fuse after ReLUs, so it is shown for reference).
 
 Speed: ResNet-18 @224, batch 1 and 8 (weights do not change the cost; INT8 is calibrated on real
 photos). Accuracy: a ResNet-18 trained on scikit-learn's real handwritten digits (48 px, held-out
@@ -59,13 +63,15 @@ def speed(tmp: Path, iters: int, warmup: int, log=print) -> dict:
     from edgecv.backends import open_backend
 
     ckpt = resnet224_checkpoint(tmp)
-    paths = edgecv.export(ckpt, "onnx,onnx-int8", dynamic=True, calib=str(photo_folder(tmp)), calib_size=64,
-                          parity=True, log=lambda *a: None)
+    paths = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=True, calib=str(photo_folder(tmp)),
+                          calib_size=64, parity=True, log=lambda *a: None)
     table = {}
-    with open_backend(ckpt) as pt, open_backend(paths["onnx"]) as fp32, open_backend(paths["onnx-int8"]) as int8:
+    with open_backend(ckpt) as pt, open_backend(paths["onnx"]) as fp32, \
+            open_backend(paths["onnx-int8-cpu"]) as int8, open_backend(paths["onnx-int8"]) as int8_trt:
         for batch in (1, 8):
             x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
-            for name, b in (("pytorch-eager", pt), ("ort-fp32", fp32), ("ort-int8", int8)):
+            for name, b in (("pytorch-eager", pt), ("ort-fp32", fp32), ("ort-int8", int8),
+                            ("ort-int8-trtform", int8_trt)):
                 lat = latency(b.predict, x, iters if batch == 1 else max(10, iters // 4), warmup)
                 table[f"{name}/b{batch}"] = {"p50": statistics.median(lat), "p95": float(np.percentile(lat, 95))}
                 log(f"  {name:<14} batch {batch}: p50 {table[f'{name}/b{batch}']['p50']:.2f} ms")
@@ -80,13 +86,15 @@ def accuracy(run: Path, log=print) -> dict:
     import edgecv
 
     data = json.loads((run / "split.json").read_text())["root"]
-    paths = edgecv.export(run / "best.pt", "onnx,onnx-int8", calib_size=512, log=lambda *a: None)
+    paths = edgecv.export(run / "best.pt", "onnx,onnx-int8-cpu,onnx-int8", calib_size=512, log=lambda *a: None)
     res = {}
-    for name, p in (("fp32", paths["onnx"]), ("int8", paths["onnx-int8"])):
-        res[name] = edgecv.evaluate(p, data, plots="none", log=lambda *a: None)["metrics"]["accuracy"]
-    res["n_test"] = edgecv.evaluate(paths["onnx"], data, plots="none", log=lambda *a: None)["n"]
+    for name, p in (("fp32", paths["onnx"]), ("int8", paths["onnx-int8-cpu"]), ("int8_trtform", paths["onnx-int8"])):
+        ev = edgecv.evaluate(p, data, plots="none", log=lambda *a: None)
+        res[name], res["n_test"] = ev["metrics"]["accuracy"], ev["n"]
     res["loss_points"] = (res["fp32"] - res["int8"]) * 100
-    log(f"  digits test accuracy: FP32 {res['fp32']:.2%}  INT8 {res['int8']:.2%}  ({res['loss_points']:+.2f} points lost)")
+    res["loss_points_trtform"] = (res["fp32"] - res["int8_trtform"]) * 100
+    log(f"  digits test accuracy: FP32 {res['fp32']:.2%}  INT8-cpu {res['int8']:.2%} ({res['loss_points']:+.2f} points lost)"
+        f"  INT8-trt-form {res['int8_trtform']:.2%}")
     return res
 
 
@@ -118,12 +126,13 @@ def main():
                         "int8_vs_pytorch": sp[f"pytorch-eager/b{b}"]["p50"] / sp[f"ort-int8/b{b}"]["p50"],
                         "fp32_vs_pytorch": sp[f"pytorch-eager/b{b}"]["p50"] / sp[f"ort-fp32/b{b}"]["p50"]}
               for b in (1, 8)}
-    print("\n| batch | PyTorch eager p50 ms | ORT FP32 p50 ms | ORT INT8 p50 ms | INT8 vs FP32 | INT8 vs PyTorch |")
-    print("|---|---|---|---|---|---|")
+    print("\n| batch | PyTorch eager p50 ms | ORT FP32 p50 ms | ORT INT8 (int8-cpu) p50 ms | INT8 vs FP32 | "
+          "INT8 vs PyTorch | ORT INT8 TensorRT form p50 ms |")
+    print("|---|---|---|---|---|---|---|")
     for b in (1, 8):
         print(f"| {b} | {sp[f'pytorch-eager/b{b}']['p50']:.2f} | {sp[f'ort-fp32/b{b}']['p50']:.2f} | "
               f"{sp[f'ort-int8/b{b}']['p50']:.2f} | {ratios[f'b{b}']['int8_vs_ort_fp32']:.2f}x | "
-              f"{ratios[f'b{b}']['int8_vs_pytorch']:.2f}x |")
+              f"{ratios[f'b{b}']['int8_vs_pytorch']:.2f}x | {sp[f'ort-int8-trtform/b{b}']['p50']:.2f} |")
     if acc:
         print(f"\nINT8 accuracy loss on digits (n={acc['n_test']}): {acc['loss_points']:.2f} points "
               f"(FP32 {acc['fp32']:.2%}, INT8 {acc['int8']:.2%})")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import EdgecvError, MissingDependency
 
-FORMATS = ("pt", "onnx", "onnx-fp16", "onnx-int8", "engine-fp16", "engine-int8")
+FORMATS = ("pt", "onnx", "onnx-fp16", "onnx-int8", "onnx-int8-cpu", "engine-fp16", "engine-int8")
 
 
 def time_backend(backend, batch: int, iters: int, warmup: int) -> List[float]:
@@ -57,7 +57,7 @@ def build_artifact(fmt: str, ckpt: Path, ctx: dict) -> Path:
                              dynamic=(1, max(ctx["batches"]), max(ctx["batches"])), calib=ctx["calib"],
                              log=ctx["log"])
     target = out / {"onnx": f"{ckpt.stem}.onnx", "onnx-fp16": f"{ckpt.stem}.fp16.onnx",
-                    "onnx-int8": f"{ckpt.stem}.int8.onnx"}[fmt]
+                    "onnx-int8": f"{ckpt.stem}.int8.onnx", "onnx-int8-cpu": f"{ckpt.stem}.int8-cpu.onnx"}[fmt]
     if target.exists() and target.stat().st_mtime >= ckpt.stat().st_mtime:
         return target
     src = ckpt if fmt == "onnx" else build_artifact("onnx", ckpt, ctx)   # one dynamic-batch FP32 export
@@ -102,7 +102,7 @@ def add_ratios(rows: List[dict], batches):
                               for b in batches if ref and str(b) in r["batches"]}
 
 
-def bench(model, data=None, formats: Sequence[str] = ("pt", "onnx", "onnx-int8"), batch=(1, 8),
+def bench(model, data=None, formats: Sequence[str] = FORMATS, batch=(1, 8),
           iters: int = 50, warmup: int = 10, device: str = "cpu", split: str = "test", calib=None,
           calib_size: int = 512, out_dir=None, json_path=None, md_path=None, chart=None, log=print) -> dict:
     """Python API of `edgecv bench`; returns {"system", "model", "results": [row per format]}."""

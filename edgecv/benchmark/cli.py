@@ -1,7 +1,7 @@
 """Benchmark every artifact format of a checkpoint on one table (size, accuracy, latency, throughput).
 
   edgecv bench runs/exp/best.pt --data data/shapes
-  edgecv bench runs/exp/best.pt --formats pt,onnx,onnx-fp16,onnx-int8,engine-fp16,engine-int8 --batch 1,8 --json b.json
+  edgecv bench runs/exp/best.pt --formats pt,onnx,onnx-int8-cpu,engine-fp16,engine-int8 --batch 1,8 --json b.json
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 def add_arguments(p):
     p.add_argument("model", help="checkpoint (runs/NAME/best.pt); artifacts are built into runs/NAME/bench/")
     p.add_argument("--data", help="dataset for accuracy (default: the run's)")
-    p.add_argument("--formats", default="pt,onnx,onnx-fp16,onnx-int8,engine-fp16,engine-int8")
+    p.add_argument("--formats", default="pt,onnx,onnx-fp16,onnx-int8,onnx-int8-cpu,engine-fp16,engine-int8")
     p.add_argument("--batch", default="1,8", help="batch sizes, comma-separated")
     p.add_argument("--iters", type=int, default=50, help="timed iterations per batch size")
     p.add_argument("--warmup", type=int, default=10)

@@ -67,12 +67,12 @@ def demo(out="edgecv-demo", epochs: int = 8, log=print) -> Path:
     cls = pipeline(shapes, "classify", imgsz=64, epochs=epochs, batch=16, out=str(out / "runs" / "classify"), **common)
     log("== 2/3 regressor: fine-tune from the classifier's backbone (transfer learning), same steps")
     reg = pipeline(ball, "regress", imgsz=96, epochs=epochs + 4, batch=16, lr=2e-3, weights=str(cls / "best.pt"),
-                   formats="pt,onnx,onnx-int8", out=str(out / "runs" / "regress"), **common)
-    log("== 3/3 camera runtime on a generated video with ground truth (INT8 ONNX)")
+                   formats="pt,onnx,onnx-int8,onnx-int8-cpu", out=str(out / "runs" / "regress"), **common)
+    log("== 3/3 camera runtime on a generated video with ground truth (INT8 ONNX for the CPU)")
     from ..data.datasets import load_dataset
     items = load_dataset(shapes, "classify", split_file=cls / "split.json").items("test")
     video, truth = make_video(items, out / "data" / "shapes_test.avi")
-    rep = edgecv.run(cls / "best.int8.onnx", str(video), truth=str(truth), json_path=str(cls / "runtime.json"),
+    rep = edgecv.run(cls / "best.int8-cpu.onnx", str(video), truth=str(truth), json_path=str(cls / "runtime.json"),
                      quiet=True)
     from .report import write_report
     write_report(cls, "edgecv demo: shapes classifier")

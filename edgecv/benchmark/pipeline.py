@@ -10,7 +10,7 @@ from pathlib import Path
 from ..fileio import write_json
 
 
-def pipeline(data, task: str = "classify", formats="pt,onnx,onnx-fp16,onnx-int8,engine-fp16,engine-int8",
+def pipeline(data, task: str = "classify", formats="pt,onnx,onnx-fp16,onnx-int8,onnx-int8-cpu,engine-fp16,engine-int8",
              bench_batch="1,8", iters: int = 30, calib_size: int = 512, calib_method: str = "entropy",
              log=print, **train_options) -> Path:
     """Python API of `edgecv pipeline`; returns the run folder (with report.html)."""
@@ -23,7 +23,7 @@ def pipeline(data, task: str = "classify", formats="pt,onnx,onnx-fp16,onnx-int8,
     run = edgecv.train(data=str(data), task=task, log=log, **train_options)
     ckpt = run / "best.pt"
     edgecv.evaluate(ckpt, data, json_path=run / "eval_test.json", log=log)
-    export(ckpt, "onnx,onnx-int8", calib_size=calib_size, calib_method=calib_method, log=log)
+    export(ckpt, "onnx,onnx-int8,onnx-int8-cpu", calib_size=calib_size, calib_method=calib_method, log=log)
     q = export.last_context.get("int8")
     if q:
         write_json(run / "int8.json", {k: (str(v) if isinstance(v, Path) else v) for k, v in q.items()})
@@ -37,7 +37,7 @@ def add_arguments(p):
     from ..training.cli import add_arguments as train_arguments
 
     train_arguments(p)
-    p.add_argument("--formats", default="pt,onnx,onnx-fp16,onnx-int8,engine-fp16,engine-int8")
+    p.add_argument("--formats", default="pt,onnx,onnx-fp16,onnx-int8,onnx-int8-cpu,engine-fp16,engine-int8")
     p.add_argument("--bench-batch", default="1,8")
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--calib-size", type=int, default=512)

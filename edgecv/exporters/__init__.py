@@ -1,7 +1,8 @@
 """Exporters turn a model into deployable artifacts; backends (edgecv/backends) run them.
 
 FORMATS maps each --format to one function. Artifacts land next to the checkpoint unless
-`out` says otherwise: best.onnx, best.fp16.onnx, best.int8.onnx, best.<precision>.<key>.engine.
+`out` says otherwise: best.onnx, best.fp16.onnx, best.int8.onnx (Q/DQ for TensorRT),
+best.int8-cpu.onnx (U8S8 Q/DQ for ONNX Runtime CPU), best.<precision>.<key>.engine.
 
     edgecv.export("runs/exp/best.pt", formats="onnx,onnx-int8")
 """
@@ -12,7 +13,7 @@ from typing import Dict, Optional
 
 from ..errors import EdgecvError
 
-FORMATS = ("onnx", "onnx-fp16", "onnx-int8", "engine")
+FORMATS = ("onnx", "onnx-fp16", "onnx-int8", "onnx-int8-cpu", "engine")
 
 
 def _fp32_onnx(model: Path, ctx: dict) -> Path:
@@ -66,12 +67,12 @@ def _export_fp16(model: Path, ctx: dict) -> Path:
     return path
 
 
-def _export_int8(model: Path, ctx: dict) -> Path:
+def _export_int8(model: Path, ctx: dict, target: str = "tensorrt") -> Path:
     from ..backends.ort import read_onnx_meta
     from .calibrate import calibration_images
     from .onnx_export import sibling
     from .parity import validation_items
-    from .quantize import export_int8
+    from .quantize import TARGETS, export_int8
 
     o = ctx["opts"]
     src = _fp32_onnx(model, ctx)
@@ -81,8 +82,9 @@ def _export_int8(model: Path, ctx: dict) -> Path:
         raise EdgecvError(f"{model}: INT8 needs calibration images; pass --calib DIR (training images)")
     paths = calibration_images(calib_src, o["calib_size"], 0, meta.task)
     val = validation_items(model, meta, o["data"])
-    res = export_int8(src, paths, o["calib_method"], ctx["out_dir"] / sibling(src, "int8").name, val, ctx["log"])
-    ctx["int8"] = res
+    res = export_int8(src, paths, o["calib_method"], ctx["out_dir"] / sibling(src, TARGETS[target][3]).name, val,
+                      ctx["log"], target)
+    ctx["int8" if target == "tensorrt" else "int8-cpu"] = res
     return res["path"]
 
 
@@ -120,7 +122,8 @@ def check_options(wanted, opset, data, calib, dla):
         raise EdgecvError(f"--dla {dla} applies to TensorRT engines only; add --format engine or drop --dla")
 
 
-EXPORTERS = {"onnx": _export_onnx, "onnx-fp16": _export_fp16, "onnx-int8": _export_int8, "engine": _export_engine}
+EXPORTERS = {"onnx": _export_onnx, "onnx-fp16": _export_fp16, "onnx-int8": _export_int8,
+             "onnx-int8-cpu": lambda model, ctx: _export_int8(model, ctx, "cpu"), "engine": _export_engine}
 
 
 def export(model, formats="onnx", out=None, opset: int = 13, batch: int = 1, dynamic: bool = False,

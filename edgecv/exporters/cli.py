@@ -9,7 +9,8 @@ from __future__ import annotations
 
 def add_arguments(p):
     p.add_argument("model", help="checkpoint (.pt), or .onnx for onnx-fp16/onnx-int8/engine")
-    p.add_argument("--format", default="onnx", help="onnx, onnx-fp16, onnx-int8, engine (comma-separated)")
+    p.add_argument("--format", default="onnx",
+                   help="onnx, onnx-fp16, onnx-int8 (TensorRT Q/DQ), onnx-int8-cpu (ORT CPU U8S8), engine; comma-separated")
     p.add_argument("--out", help="output folder (default: next to the model)")
     p.add_argument("--opset", type=int, default=13, help="ONNX opset (13 parses on TensorRT 8.2 / Jetson Nano)")
     p.add_argument("--batch", type=int, default=1, help="static batch size")

@@ -1,9 +1,14 @@
-"""INT8: an explicit-quantization Q/DQ ONNX model through onnxruntime's quantization tooling.
+"""INT8: explicit-quantization Q/DQ ONNX models through onnxruntime's quantization tooling.
 
-Symmetric INT8 (zero point 0), per-channel weights: the form TensorRT >= 8.0 consumes (and
-TensorRT 11 requires) and ONNX Runtime runs on CPU. `--calib-method auto` tries entropy, minmax
-and percentile, scores each on the validation split and keeps the best.
-    edgecv export runs/exp/best.pt --format onnx-int8 --calib data/shapes --calib-method auto
+Two targets, because the fast forms differ:
+- `onnx-int8` (TensorRT): symmetric INT8 activations and per-channel weights (zero point 0) with
+  float biases: what TensorRT >= 8.0 consumes and TensorRT 11 requires. ONNX Runtime runs it on
+  CPU too, but there a ReLU after a symmetric-quantized conv cannot fuse, so it is not faster.
+- `onnx-int8-cpu` (ONNX Runtime on x86/ARM CPUs): asymmetric uint8 activations, symmetric int8
+  per-channel weights (U8S8), which ORT fuses into QLinearConv; TensorRT does not take it.
+`--calib-method auto` tries entropy, minmax and percentile, scores each on the validation split
+and keeps the best.
+    edgecv export runs/exp/best.pt --format onnx-int8,onnx-int8-cpu --calib data/shapes --calib-method auto
 """
 from __future__ import annotations
 
@@ -19,9 +24,12 @@ from ..fileio import atomic_path
 from .onnx_export import read_metadata, save_onnx, set_metadata, sibling
 
 METHODS = ("entropy", "minmax", "percentile")
+# target -> (activation type, symmetric activations, quantized int32 biases, file tag)
+TARGETS = {"tensorrt": ("QInt8", True, False, "int8"), "cpu": ("QUInt8", False, True, "int8-cpu")}
 
 
-def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: str = "entropy") -> Path:
+def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: str = "entropy",
+                 target: str = "tensorrt") -> Path:
     """One static quantization run; returns out (atomically written, metadata kept)."""
     require("onnxruntime", "export")
     onnx = require("onnx", "export")
@@ -35,34 +43,37 @@ def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: st
         raise EdgecvError(f"{fp32_onnx}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
     calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
              "percentile": CalibrationMethod.Percentile}[method]
+    act, symmetric, int32_bias, _ = TARGETS[target]
     with tempfile.TemporaryDirectory() as tmp:
         pre, q = Path(tmp) / "pre.onnx", Path(tmp) / "q.onnx"
         quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress chatter
             quantize_static(str(pre), str(q), ort_reader(calib_paths, meta.preprocess), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            per_channel=True, activation_type=getattr(QuantType, act), weight_type=QuantType.QInt8,
                             calibrate_method=calib,
-                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                           "CalibPercentile": 99.99})
+                            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                                           "QuantizeBias": int32_bias, "CalibPercentile": 99.99})
         proto = onnx.load(str(q))
-    meta.extra = {**meta.extra, "precision": "int8", "calib_method": method, "calib_images": len(calib_paths)}
-    set_metadata(proto, meta, precision="int8", calib_method=method)
+    meta.extra = {**meta.extra, "precision": "int8", "int8_target": target, "calib_method": method,
+                  "calib_images": len(calib_paths)}
+    set_metadata(proto, meta, precision="int8", int8_target=target, calib_method=method)
     return save_onnx(proto, out)
 
 
 def export_int8(fp32_onnx: Path, calib_paths: List[Path], method: str = "entropy", out: Optional[Path] = None,
-                val_items=None, log=print) -> dict:
+                val_items=None, log=print, target: str = "tensorrt") -> dict:
     """-> {"path", "method", "table": [{method, metrics}], "fp32": metrics}. auto needs val_items."""
     from ..backends.ort import OrtBackend
     from .parity import compare_line, headline, score
 
-    out = Path(out) if out else sibling(fp32_onnx, "int8")
+    tag = TARGETS[target][3]
+    out = Path(out) if out else sibling(fp32_onnx, tag)
     methods = METHODS if method == "auto" else (method,)
     if method not in METHODS + ("auto",):
         raise EdgecvError(f"--calib-method {method!r}: choose entropy, minmax, percentile or auto")
     if method == "auto" and not val_items:
         raise EdgecvError("--calib-method auto scores each method on the validation split; pass --data DIR")
-    log(f"onnx-int8: calibrating on {len(calib_paths)} images ({', '.join(methods)})")
+    log(f"onnx-{tag}: calibrating on {len(calib_paths)} images ({', '.join(methods)})")
     fp32 = None
     if val_items:
         with OrtBackend(fp32_onnx) as b:
@@ -70,7 +81,7 @@ def export_int8(fp32_onnx: Path, calib_paths: List[Path], method: str = "entropy
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for m in methods:
-            cand = quantize_qdq(fp32_onnx, Path(tmp) / f"{m}.onnx", calib_paths, m)
+            cand = quantize_qdq(fp32_onnx, Path(tmp) / f"{m}.onnx", calib_paths, m, target)
             row = {"method": m, "path": cand}
             if val_items:
                 with OrtBackend(cand) as b:
@@ -85,8 +96,8 @@ def export_int8(fp32_onnx: Path, calib_paths: List[Path], method: str = "entropy
         log(f"  {key:<11} " + "  ".join(f"{headline(r['metrics'])[1]:>10.4f}" for r in table) + f"   -> {best['method']}")
     for line in compare_line("INT8", fp32, best.get("metrics", {})) if fp32 else []:
         log(line)
-    log(f"onnx-int8: {out} (Q/DQ, symmetric int8, per-channel weights, {best['method']}, "
-        f"{out.stat().st_size / 1e6:.1f} MB)")
+    form = "symmetric int8 for TensorRT" if target == "tensorrt" else "uint8 activations (U8S8) for ONNX Runtime CPU"
+    log(f"onnx-{tag}: {out} (Q/DQ, {form}, per-channel weights, {best['method']}, {out.stat().st_size / 1e6:.1f} MB)")
     return {"path": out, "method": best["method"], "fp32": fp32, "int8": best.get("metrics"),
             "table": [{"method": r["method"], "metrics": r.get("metrics")} for r in table]}
 

@@ -17,7 +17,7 @@ def exported(tmp_path_factory, cls_run):
     run = tmp_path_factory.mktemp("exp") / "run"
     shutil.copytree(cls_run, run)
     logs = []
-    paths = edgecv.export(run / "best.pt", "onnx,onnx-fp16,onnx-int8", calib_size=24, log=logs.append)
+    paths = edgecv.export(run / "best.pt", "onnx,onnx-fp16,onnx-int8,onnx-int8-cpu", calib_size=24, log=logs.append)
     return run, paths, logs
 
 
@@ -58,11 +58,27 @@ def test_int8_is_symmetric_qdq_with_per_channel_weights(exported):
     inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     zps = [inits[n.input[2]] for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
            and len(n.input) > 2 and n.input[2] in inits]
-    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)          # int8, zero point 0
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)          # int8, zero point 0, no int32 bias
     per_channel = [inits[n.input[1]] for n in m.graph.node if n.op_type == "DequantizeLinear"
                    and n.input[1] in inits and inits[n.input[1]].ndim == 1 and inits[n.input[1]].size > 1]
     assert per_channel                                                               # per-channel weight scales
     assert any(line.startswith("INT8: accuracy") for line in logs)
+
+
+def test_int8_cpu_form_has_uint8_activations_and_int8_weights(exported):
+    import onnx
+    from onnx import numpy_helper
+
+    _, paths, _ = exported
+    m = onnx.load(str(paths["onnx-int8-cpu"]))
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    zps = [inits[n.input[2]] for n in m.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zps and all(z.dtype == np.uint8 for z in zps)                            # activations: U8
+    weights = [inits[n.input[0]] for n in m.graph.node if n.op_type == "DequantizeLinear"
+               and n.input[0] in inits and inits[n.input[0]].ndim == 4]
+    assert weights and all(w.dtype == np.int8 for w in weights)                     # conv weights: S8
+    meta = json.loads({p.key: p.value for p in m.metadata_props}["edgecv"])
+    assert meta["extra"]["int8_target"] == "cpu"
 
 
 def test_eval_gives_the_same_json_for_pt_and_onnx(exported, tmp_path):
