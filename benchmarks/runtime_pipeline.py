@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     p.add_argument("--paced-seconds", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default=str(ROOT / "runs" / "bench" / "runtime_pipeline.json"))
+    p.add_argument("--out", help="JSON path (default: benchmarks/results/runtime_pipeline[-tN]-<device>.json)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edgecv-bench-") as tmp:
         tmp = Path(tmp)
@@ -186,7 +186,12 @@ def main(argv=None) -> int:
                video=f"MJPG {w}x{h} 30 fps", frames=args.frames, threads=args.threads, device=args.device,
                system=system_record())
     print(table(res))
-    write_json(args.out, res)
+    if args.out:
+        write_json(args.out, res)
+    else:
+        from benchmarks._common import save_result
+
+        args.out = save_result("runtime_pipeline" + (f"-t{args.threads}" if args.threads else ""), res)
     print(f"wrote {args.out}")
     return 0
 

@@ -51,8 +51,10 @@ def make_video(items, path: Path, hold: int = 3, size=(160, 120), fps: float = 3
     return path, truth
 
 
-def demo(out="edgecv-demo", epochs: int = 8, log=print) -> Path:
-    """Python API of `edgecv demo`; returns the demo folder."""
+def demo(out="edgecv-demo", epochs: int = 8, per_class: int = 60, n_ball: int = 240, iters: int = 20,
+         log=print) -> Path:
+    """Python API of `edgecv demo`; returns the demo folder. The sizes are parameters so the test
+    suite runs the same path small."""
     import edgecv
 
     from ..data.synth import synth
@@ -60,9 +62,9 @@ def demo(out="edgecv-demo", epochs: int = 8, log=print) -> Path:
 
     t0 = time.perf_counter()
     out = _fresh(Path(out))
-    shapes = synth(out / "data" / "shapes", "classify", n=60, size=(64, 64))
-    ball = synth(out / "data" / "ball", "regress", n=240, size=(160, 120))
-    common = dict(pretrained="none", progress=False, iters=20, calib_size=128, log=log)
+    shapes = synth(out / "data" / "shapes", "classify", n=per_class, size=(64, 64))
+    ball = synth(out / "data" / "ball", "regress", n=n_ball, size=(160, 120))
+    common = dict(pretrained="none", progress=False, iters=iters, calib_size=128, log=log)
     log("== 1/3 classifier: train, evaluate, export ONNX + INT8, bench")
     cls = pipeline(shapes, "classify", imgsz=64, epochs=epochs, batch=16, out=str(out / "runs" / "classify"), **common)
     log("== 2/3 regressor: fine-tune from the classifier's backbone (transfer learning), same steps")

@@ -56,7 +56,8 @@ def _runtime_rows(r: dict):
     lat = r.get("latency_ms", {})
     rows = [["", "value"], ["frames", r.get("frames")], ["fps", f"{r.get('fps', 0):.1f}"],
             ["dropped", r.get("dropped")]]
-    rows += [[f"{k} p50/p95 ms", f"{v['p50']:.2f} / {v['p95']:.2f}"] for k, v in lat.items() if isinstance(v, dict)]
+    rows += [[f"{k} p50/p95 ms", f"{v['p50']:.2f} / {v['p95']:.2f}"] for k, v in lat.items()
+             if isinstance(v, dict) and v.get("p50") is not None]
     rows += [[k, f"{r[k]:.4f}"] for k in ("accuracy", "rmse_px") if r.get(k) is not None]
     return rows
 

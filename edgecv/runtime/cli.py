@@ -44,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser):
     g = p.add_argument_group("a model without edgecv metadata (replace the embedded fields when given)")
     g.add_argument("--task", choices=("classify", "binary", "regress"))
     g.add_argument("--imgsz", help="input size: 224 or H,W")
-    g.add_argument("--mean", type=float, nargs=3, metavar="M", help="RGB mean in 0..1 (default ImageNet)")
-    g.add_argument("--std", type=float, nargs=3, metavar="S", help="RGB std in 0..1 (default ImageNet)")
+    g.add_argument("--mean", nargs="+", metavar="M", help="RGB mean in 0..1: 0.485,0.456,0.406 (default ImageNet)")
+    g.add_argument("--std", nargs="+", metavar="S", help="RGB std in 0..1: 0.229,0.224,0.225 (default ImageNet)")
     g.add_argument("--classes", help="class names a,b,c or a labels.txt file (one per line)")
     g.add_argument("--targets", help="regression target names, default x,y (pixel coordinates)")
     g = p.add_argument_group("camera (jetson-inference names)")
@@ -56,10 +56,45 @@ def add_arguments(p: argparse.ArgumentParser):
     g.add_argument("--input-codec", choices=("raw", "mjpeg"), help="V4L2 GStreamer fallback codec")
 
 
+def _triple(values, flag):
+    """--mean 0.5,0.4,0.3 or --mean 0.5 0.4 0.3 (the form `edgecv eval` takes, and the spaced one)."""
+    from ..errors import EdgecvError
+
+    if values is None:
+        return None
+    parts = [v for text in values for v in text.replace(",", " ").split()]
+    try:
+        out = tuple(float(v) for v in parts)
+    except ValueError:
+        out = ()
+    if len(out) != 3:
+        raise EdgecvError(f"--{flag} {' '.join(values)}: give three numbers, e.g. --{flag} 0.5,0.5,0.5")
+    return out
+
+
+def check(args):
+    """Ranges argparse cannot express; one-line errors before anything opens."""
+    from ..errors import EdgecvError
+
+    bad = [(f"--{n}", v) for n, v, ok in (
+        ("topk", args.topk, args.topk >= 1), ("threads", args.threads, args.threads >= 0),
+        ("interval", args.interval, args.interval > 0), ("smooth", args.smooth, 0 <= args.smooth < 1),
+        ("fps", args.fps, args.fps is None or args.fps > 0),
+        ("input-width", args.input_width, args.input_width is None or args.input_width > 0),
+        ("input-height", args.input_height, args.input_height is None or args.input_height > 0),
+        ("input-rate", args.input_rate, args.input_rate is None or args.input_rate > 0)) if not ok]
+    if bad:
+        flag, value = bad[0]
+        raise EdgecvError(f"{flag} {value}: out of range (topk >= 1, threads >= 0, smooth in [0, 1), "
+                          "interval, fps and input sizes > 0)")
+
+
 def main(args) -> int:
     from .pipeline import run
     from .uri import flip_method
 
+    check(args)
+    args.mean, args.std = _triple(args.mean, "mean"), _triple(args.std, "std")
     src_opts = {"width": args.input_width, "height": args.input_height, "fps": args.input_rate,
                 "flip": flip_method(args.input_flip) if args.input_flip else None,
                 "codec": "" if args.input_codec in (None, "raw") else args.input_codec}

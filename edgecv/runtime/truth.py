@@ -71,8 +71,11 @@ def load_truth(path, meta: ModelMeta, frame_count: Optional[int] = None, source:
     path = str(path)
     if not Path(path).is_file():
         raise EdgecvError(f"{path}: no such truth file; write a CSV `frame,label` or `frame,x,y`")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise EdgecvError(f"{path}: not a readable UTF-8 CSV ({type(e).__name__}); save it as UTF-8 `frame,label`")
     if not rows or rows[0][0].strip().lower() != "frame":
         raise EdgecvError(f"{path}: the first line must be a header starting with `frame` "
                           "(`frame,label` or `frame,x,y`)")

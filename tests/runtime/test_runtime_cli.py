@@ -95,3 +95,25 @@ def test_benchmark_script_runs_on_a_given_model(tmp_path, models):
     assert res["model_only_fps"] > 0 and res["pipeline_fps"] > 0 and res["paced"]["frames"] > 0
     assert res["cold_start_s"]["median"] > 0 and "python" in json.dumps(res["system"])
     assert "pipeline / model-only" in proc.stdout
+
+
+@pytest.mark.parametrize("flags", [["--topk", "0"], ["--threads", "-1"], ["--interval", "-1"],
+                                   ["--realtime", "--fps", "-1"], ["--input-width", "-5"], ["--mean", "1,2"]])
+def test_out_of_range_run_options_are_one_line_errors(tmp_path, capsys, flags):
+    from edgecv.cli import main
+
+    (tmp_path / "m.onnx").write_bytes(b"")
+    assert main(["run", str(tmp_path / "m.onnx"), "--source", str(tmp_path)] + flags) == 2
+    err = capsys.readouterr().err
+    assert flags[-2] in err and len(err.strip().splitlines()) == 1
+
+
+def test_truth_file_that_is_not_utf8(tmp_path, capsys):
+    from edgecv.errors import EdgecvError
+    from edgecv.meta import ModelMeta
+    from edgecv.runtime.truth import load_truth
+
+    p = tmp_path / "t.csv"
+    p.write_bytes(b"frame,label\n0,\xff\xfe\n")
+    with pytest.raises(EdgecvError, match="UTF-8"):
+        load_truth(p, ModelMeta(task="classify", classes=["a", "b"]))
