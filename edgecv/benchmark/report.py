@@ -44,11 +44,15 @@ def _metrics_rows(ev: dict):
     return rows
 
 
+def _fmt(metrics) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in (metrics or {}).items()) or "-"
+
+
 def _int8_rows(q: dict):
-    rows = [["method", "metrics"]]
-    rows += [[r["method"], json.dumps(r.get("metrics"))] for r in q.get("table", [])]
-    rows.append(["FP32 reference", json.dumps(q.get("fp32"))])
-    rows.append([f"kept: {q.get('method')}", json.dumps(q.get("int8"))])
+    rows = [["calibration method", "validation"]]
+    rows += [[r["method"], _fmt(r.get("metrics"))] for r in q.get("table", [])]
+    rows.append(["FP32 reference", _fmt(q.get("fp32"))])
+    rows.append([f"kept: {q.get('method')}", _fmt(q.get("int8"))])
     return rows
 
 
