@@ -56,3 +56,23 @@ def run_copy(tmp_path, cls_run) -> Path:
 @pytest.fixture
 def train_fn():
     return _train
+
+
+def _corrupt_frame(path, k):
+    """Zero the JPEG payload of the k-th '00dc' chunk of an MJPG .avi (the frame stays in the index)."""
+    data = bytearray(path.read_bytes())
+    starts, i = [], data.find(b"00dc")
+    while i >= 0:
+        size = int.from_bytes(data[i + 4:i + 8], "little")
+        if data[i + 8:i + 10] == b"\xff\xd8":
+            starts.append((i + 8, size))
+        i = data.find(b"00dc", i + 4)
+    off, size = starts[k]
+    data[off:off + size] = bytes(size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def corrupt_frame():
+    """A damaged-frame maker for real video files (runtime and reliability tests)."""
+    return _corrupt_frame

@@ -60,24 +60,10 @@ def write_video(path, n=20, size=(64, 48), fps=20.0):
     return path
 
 
-def damage_frame(path, k):
-    """Overwrite the JPEG payload of the k-th '00dc' chunk with zeros; the AVI index stays valid."""
-    data = bytearray(path.read_bytes())
-    chunks, i = [], data.find(b"00dc")
-    while i >= 0:
-        size = int.from_bytes(data[i + 4:i + 8], "little")
-        if data[i + 8:i + 10] == b"\xff\xd8":
-            chunks.append((i + 8, size))
-        i = data.find(b"00dc", i + 4)
-    off, size = chunks[k]
-    data[off:off + size] = bytes(size)
-    path.write_bytes(bytes(data))
-
-
 @pytest.fixture(scope="session")
-def media():
+def media(corrupt_frame):
     """The video helpers above as one namespace (test modules do not import conftest)."""
-    return types.SimpleNamespace(write_video=write_video, damage_frame=damage_frame)
+    return types.SimpleNamespace(write_video=write_video, damage_frame=corrupt_frame)
 
 
 @pytest.fixture(scope="session")

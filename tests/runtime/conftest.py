@@ -113,22 +113,8 @@ def cycle(n, names=CLASSES):
     return [names[(i // 3) % len(names)] for i in range(n)]
 
 
-def corrupt_frame(path, k):
-    """Zero the JPEG payload of the k-th '00dc' chunk of an MJPG .avi (the frame stays in the index)."""
-    data = bytearray(path.read_bytes())
-    starts, i = [], data.find(b"00dc")
-    while i >= 0:
-        size = int.from_bytes(data[i + 4:i + 8], "little")
-        if data[i + 8:i + 10] == b"\xff\xd8":
-            starts.append((i + 8, size))
-        i = data.find(b"00dc", i + 4)
-    off, size = starts[k]
-    data[off:off + size] = bytes(size)
-    path.write_bytes(bytes(data))
-
-
 @pytest.fixture(scope="session")
-def rt():
+def rt(corrupt_frame):
     """The helpers above as one namespace (test modules do not import conftest)."""
     import types
 
