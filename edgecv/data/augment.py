@@ -68,6 +68,22 @@ def move_points(values: np.ndarray, kinds: Sequence[str], m: np.ndarray, w: int,
     return out
 
 
+def draw_params(cfg: AugmentConfig, rng: np.random.Generator, w: int, h: int):
+    """(2x3 affine in continuous pixels or None, contrast, brightness), drawn in a fixed order so the
+    CPU path and the device path (edgecv/training/gpu.py) see the same augmentation per sample."""
+    m, c, b = None, 1.0, 1.0
+    if cfg.geometric:
+        m = affine_matrix(w, h, rng.uniform(-cfg.rotation, cfg.rotation),
+                          rng.uniform(1 - cfg.scale, 1 + cfg.scale),
+                          rng.uniform(-cfg.translate, cfg.translate) * w,
+                          rng.uniform(-cfg.translate, cfg.translate) * h,
+                          rng.random() < cfg.flip, rng.random() < cfg.vflip)
+    if cfg.brightness > 0 or cfg.contrast > 0:
+        c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+        b = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    return m, c, b
+
+
 def augment(img: np.ndarray, targets: Optional[np.ndarray], cfg: AugmentConfig,
             rng: np.random.Generator, kinds: Sequence[str] = ()):
     """-> (augmented uint8 image, moved targets or None)."""
@@ -76,12 +92,8 @@ def augment(img: np.ndarray, targets: Optional[np.ndarray], cfg: AugmentConfig,
     if not cfg.active:
         return img, targets
     h, w = img.shape[:2]
-    if cfg.geometric:
-        m = affine_matrix(w, h, rng.uniform(-cfg.rotation, cfg.rotation),
-                          rng.uniform(1 - cfg.scale, 1 + cfg.scale),
-                          rng.uniform(-cfg.translate, cfg.translate) * w,
-                          rng.uniform(-cfg.translate, cfg.translate) * h,
-                          rng.random() < cfg.flip, rng.random() < cfg.vflip)
+    m, c, b = draw_params(cfg, rng, w, h)
+    if m is not None:
         # cv2 works in pixel-index coordinates (centres at integers): shift by half a pixel
         shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
         m_idx = (shift @ np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(shift))[:2]
@@ -90,8 +102,6 @@ def augment(img: np.ndarray, targets: Optional[np.ndarray], cfg: AugmentConfig,
             targets = move_points(targets, kinds, m, w, h)
     if cfg.brightness > 0 or cfg.contrast > 0:
         f = img.astype(np.float32)
-        c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
-        b = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
         f = ((f - f.mean()) * c + f.mean()) * b
         img = np.clip(f, 0, 255).astype(np.uint8)
     return img, targets

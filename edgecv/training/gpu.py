@@ -33,7 +33,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..data.augment import AugmentConfig, affine_matrix, move_points
+from ..data.augment import AugmentConfig, draw_params, move_points
 from ..data.images import UnreadableImage, read_rgb
 from ..errors import EdgecvError
 from ..spec import PreprocessSpec, resize_uint8
@@ -64,21 +64,6 @@ def normalize_batch(x, scale, shift):
     if x.dtype != scale.dtype:
         x = x.permute(0, 3, 1, 2).float()
     return x.mul_(scale).sub_(shift)
-
-
-def draw_params(aug: AugmentConfig, rng: np.random.Generator, w: int, h: int):
-    """(2x3 affine in continuous pixels or None, contrast, brightness): augment()'s draws, in its order."""
-    m, c, b = None, 1.0, 1.0
-    if aug.geometric:
-        m = affine_matrix(w, h, rng.uniform(-aug.rotation, aug.rotation),
-                          rng.uniform(1 - aug.scale, 1 + aug.scale),
-                          rng.uniform(-aug.translate, aug.translate) * w,
-                          rng.uniform(-aug.translate, aug.translate) * h,
-                          rng.random() < aug.flip, rng.random() < aug.vflip)
-    if aug.brightness > 0 or aug.contrast > 0:
-        c = rng.uniform(1 - aug.contrast, 1 + aug.contrast)
-        b = rng.uniform(1 - aug.brightness, 1 + aug.brightness)
-    return m, c, b
 
 
 def sampling_theta(m: np.ndarray, w: int, h: int) -> np.ndarray:
