@@ -18,16 +18,6 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
 
 
-def read_onnx_meta(path) -> Optional[ModelMeta]:
-    """edgecv metadata from an ONNX file's metadata_props (JSON), without loading weights."""
-    ort = require("onnxruntime", "runtime", "needed to run .onnx models")
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise EdgecvError(f"{path}: not a valid ONNX model ({str(e).splitlines()[0][:120]}); re-export it with `edgecv export`")
-    return _meta_of(sess, path)
-
-
 def _meta_of(sess, path="model") -> Optional[ModelMeta]:
     props = sess.get_modelmeta().custom_metadata_map
     return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None

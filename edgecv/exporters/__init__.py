@@ -68,7 +68,7 @@ def _export_fp16(model: Path, ctx: dict) -> Path:
 
 
 def _export_int8(model: Path, ctx: dict, target: str = "tensorrt") -> Path:
-    from ..backends.ort import read_onnx_meta
+    from ..meta import onnx_meta
     from .calibrate import calibration_images
     from .onnx_export import sibling
     from .parity import validation_items
@@ -76,7 +76,9 @@ def _export_int8(model: Path, ctx: dict, target: str = "tensorrt") -> Path:
 
     o = ctx["opts"]
     src = _fp32_onnx(model, ctx)
-    meta = read_onnx_meta(src)
+    meta = onnx_meta(src)
+    if meta is None:
+        raise EdgecvError(f"{src}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
     calib_src = o["calib"] or run_data_root(model, o["data"])
     if calib_src is None:
         raise EdgecvError(f"{model}: INT8 needs calibration images; pass --calib DIR (training images)")

@@ -13,7 +13,7 @@ from typing import Optional
 
 from ..errors import EdgecvError, require
 from ..fileio import atomic_path
-from ..meta import ModelMeta, sha256_file
+from ..meta import ModelMeta, onnx_meta, sha256_file
 
 DEFAULT_OPSET = 13
 MIN_OPSET, MAX_OPSET = 9, 20   # what torch.onnx's TorchScript exporter writes for a ResNet
@@ -28,17 +28,6 @@ def set_metadata(model_proto, meta: ModelMeta, **extra):
     for k, v in props.items():
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = k, v
-
-
-def read_metadata(path) -> Optional[ModelMeta]:
-    """edgecv metadata of an ONNX file (JSON, never eval), or None for a foreign ONNX."""
-    onnx = require("onnx", "export")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise EdgecvError(f"{path}: not a valid ONNX file ({str(e).splitlines()[0][:100]}); re-export it")
-    props = {p.key: p.value for p in proto.metadata_props}
-    return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None
 
 
 def save_onnx(proto, path: Path):
@@ -103,7 +92,7 @@ def export_fp16(onnx_path: Path, out: Optional[Path] = None, keep_io_types: bool
     onnx = require("onnx", "export")
     convert_float_to_float16 = require("onnxconverter_common.float16", "export").convert_float_to_float16
 
-    meta = read_metadata(onnx_path)
+    meta = onnx_meta(onnx_path)
     proto = onnx.load(str(onnx_path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

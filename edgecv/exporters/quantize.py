@@ -21,7 +21,8 @@ from typing import List, Optional
 
 from ..errors import EdgecvError, require
 from ..fileio import atomic_path
-from .onnx_export import read_metadata, save_onnx, set_metadata, sibling
+from ..meta import onnx_meta
+from .onnx_export import save_onnx, set_metadata, sibling
 
 METHODS = ("entropy", "minmax", "percentile")
 # target -> (activation type, symmetric activations, quantized int32 biases, file tag)
@@ -38,7 +39,7 @@ def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: st
 
     from .calibrate import ort_reader
 
-    meta = read_metadata(fp32_onnx)
+    meta = onnx_meta(fp32_onnx)
     if meta is None:
         raise EdgecvError(f"{fp32_onnx}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
     calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,

@@ -22,9 +22,10 @@ from ..errors import EdgecvError
 from ..fileio import atomic_path
 from ..meta import ModelMeta, sha256_file
 from .engine_cache import (DeviceFacts, artifact_kind, batch_profile, calib_cache_path, calibration_batches,
-                           check_engine, engine_cache_key, engine_path_for, find_onnx_artifacts, onnx_meta,
+                           check_engine, engine_cache_key, engine_path_for, find_onnx_artifacts,
                            parse_trt_version, plan_precision, read_calib_cache, sidecar_path, timing_cache_path,
                            write_calib_cache, write_sidecar)
+from ..meta import onnx_meta
 
 DEFAULT_WORKSPACE_MB = 1024
 ENGINE_SUFFIXES = (".engine", ".trt", ".plan")

@@ -14,7 +14,7 @@ from typing import Optional
 
 from ..backends import open_backend
 from ..errors import EdgecvError
-from ..meta import ModelMeta, target_kind
+from ..meta import ModelMeta, onnx_meta, target_kind
 from ..spec import PreprocessSpec
 
 
@@ -72,12 +72,9 @@ def open_model(path, backend: Optional[str] = None, device: Optional[str] = None
         opts["device"] = device
     if not given:
         return open_backend(path, backend, **opts)
-    try:
-        be = open_backend(path, backend, **opts)
-    except EdgecvError as e:
-        if "no edgecv metadata" not in str(e):
-            raise
+    if str(path).lower().endswith(".onnx") and onnx_meta(path) is None:   # a foreign ONNX: describe it
         return open_backend(path, backend, meta=build_meta(None, **given), **opts)
+    be = open_backend(path, backend, **opts)
     be.meta = build_meta(be.meta, **given)
     return be
 

@@ -1,7 +1,6 @@
 """`edgecv bench` JSON/table/chart, and the demo path (pipeline, runtime, report) run small."""
 import json
 
-import pytest
 
 from edgecv.cli import main
 

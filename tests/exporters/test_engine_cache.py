@@ -11,6 +11,7 @@ import pytest
 
 from edgecv.errors import EdgecvError
 from edgecv.exporters import engine_cache as ec
+from edgecv.meta import onnx_meta, read_onnx_metadata
 from edgecv.meta import ModelMeta, load_sidecar
 
 NANO = ec.DeviceFacts("8.2.1.8", "NVIDIA Tegra X1", "5.3")
@@ -285,12 +286,12 @@ def _tiny_onnx(path, meta_json=None):
 
 def test_onnx_metadata_is_read_without_onnx(tmp_path):
     path = _tiny_onnx(tmp_path / "best.onnx", _meta().to_json())
-    assert ec.read_onnx_metadata(path)["other"] == "é"
-    assert ec.onnx_meta(path).to_dict() == _meta().to_dict()
-    assert ec.onnx_meta(_tiny_onnx(tmp_path / "bare.onnx")) is None
+    assert read_onnx_metadata(path)["other"] == "é"
+    assert onnx_meta(path).to_dict() == _meta().to_dict()
+    assert onnx_meta(_tiny_onnx(tmp_path / "bare.onnx")) is None
     (tmp_path / "bad.onnx").write_bytes(b"\x0a\xff\xff\xff")
     with pytest.raises(EdgecvError, match="not a valid ONNX"):
-        ec.read_onnx_metadata(tmp_path / "bad.onnx")
+        read_onnx_metadata(tmp_path / "bad.onnx")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

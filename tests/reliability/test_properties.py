@@ -210,15 +210,17 @@ def tiny_proto():
 @settings(max_examples=30, deadline=None)
 @given(meta=metas())
 def test_meta_round_trips_through_onnx_metadata_props(scratch, tiny_proto, meta):
-    """Both readers agree: onnx's own, and engine_cache's protobuf reader that needs no onnx package."""
-    from edgecv.exporters.engine_cache import onnx_meta
-    from edgecv.exporters.onnx_export import read_metadata, set_metadata
+    """Both readers agree: ONNX Runtime's, and edgecv.meta's protobuf reader that needs no onnx package."""
+    from edgecv.backends.ort import OrtBackend
+    from edgecv.exporters.onnx_export import set_metadata
+    from edgecv.meta import onnx_meta
 
     onnx, proto = tiny_proto
     set_metadata(proto, meta, opset=13)
     path = scratch() / "m.onnx"
     onnx.save(proto, str(path))
-    assert read_metadata(path).to_dict() == meta.to_dict()
+    with OrtBackend(path) as b:                       # what ONNX Runtime reads from the same file
+        assert b.meta.to_dict() == meta.to_dict()
     assert onnx_meta(path).to_dict() == meta.to_dict()
 
 
