@@ -124,6 +124,7 @@ class _Run:
             if err is not None:
                 raise err
         rep = self.stats.report(dropped=chan.dropped, unreadable=self.src.unreadable,
+                                missing_frames=getattr(self.src, "missing", 0),
                                 reconnects=self.src.reconnects, gaps=list(self.src.gaps),
                                 sink_dropped=sink_thread.channel.dropped if sink_thread else 0,
                                 source_fps=round(self.src.fps, 3), paced_fps=pace, interrupted=interrupted,

@@ -66,7 +66,7 @@ class VideoSource:
         self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 and not self.live else None
-        self._pos = 0
+        self._pos, self.missing = 0, 0
 
     def _attempts(self):
         """(description, opener) pairs, tried in order until one opens."""
@@ -112,6 +112,13 @@ class VideoSource:
             self.tried.append(f"{what}: failed")
         return None
 
+    def _note_missing(self):
+        """A file that ends before the frame count its header promises is truncated: say so once."""
+        if self.frame_count and self._pos < self.frame_count and not self.missing:
+            self.missing = self.frame_count - self._pos
+            self.log(f"{self.spec.uri}: ended at frame {self._pos} of the {self.frame_count} its header "
+                     f"lists; {self.missing} frame(s) missing (truncated file?)")
+
     def read(self) -> Optional[Captured]:
         """The next frame, skipping (and counting) undecodable ones; None at the end."""
         failed = 0
@@ -128,6 +135,7 @@ class VideoSource:
                     return None
                 failed = 0
             elif failed >= MAX_FAILED_READS:    # the file ended
+                self._note_missing()
                 if not self.loop or not self._rewind():
                     return None
                 failed = 0
@@ -191,6 +199,18 @@ def list_images(spec: SourceSpec) -> List[tuple]:
     return items
 
 
+def _imread(cv2, path):
+    """cv2.imread behind training's header checks: a vanished file or a decompression bomb is simply
+    unreadable (None), without OpenCV's per-file warning or a gigapixel decode."""
+    from ..data.images import UnreadableImage, image_size
+
+    try:
+        image_size(path)
+    except (UnreadableImage, OSError):
+        return None
+    return cv2.imread(path, cv2.IMREAD_COLOR)
+
+
 class ImageSource:
     """An image folder or glob as a source: one frame per readable image, unreadable ones counted."""
 
@@ -218,7 +238,7 @@ class ImageSource:
             i = self._pos
             self._pos += 1
             path, label = self.items[i]
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            img = _imread(cv2, path)
             if img is None:
                 self.unreadable, self._bad_run = self.unreadable + 1, self._bad_run + 1
                 if self._bad_run >= len(self.items):      # a whole pass of unreadable files

@@ -123,3 +123,21 @@ def test_quoted_csv_fields_and_unicode_separators(tmp_path):
     (tmp_path / "labels.csv").write_text('image,x,y\n"left,top.png",1,2\nline\u2028sep.png,3,4\n', encoding="utf-8")
     _, items = read_labels_csv(tmp_path / "labels.csv")
     assert [(p.name, v) for p, v in items] == [(names[0], [1.0, 2.0]), (names[1], [3.0, 4.0])]
+
+
+def test_runtime_image_folder_skips_a_bomb_header(tmp_path, cls_run, capfd):
+    """`edgecv run` on a folder: a bomb header and a vanished-looking file are unreadable, not decoded."""
+    import json
+
+    import edgecv
+
+    onnx = edgecv.export(cls_run / "best.pt", "onnx", out=tmp_path / "m", log=lambda *a: None)["onnx"]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / f"{i}.png")
+    png_header(folder / "9_bomb.png", 20000, 20000)
+    rep = edgecv.run(onnx, str(folder), quiet=True, json_path=str(tmp_path / "r.json"))
+    assert rep["frames"] == 3 and rep["unreadable"] == 1
+    assert json.loads((tmp_path / "r.json").read_text())["unreadable"] == 1
+    assert "WARN" not in capfd.readouterr().err

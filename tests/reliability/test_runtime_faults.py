@@ -37,6 +37,8 @@ def test_damaged_and_truncated_video_finishes_and_counts(tmp_path, cli, media, o
     assert rc == 0, err
     rep = json.loads(report.read_text())
     assert rep["unreadable"] == 1 and rep["frames"] == decodable(video) and 0 < rep["frames"] < 29
+    assert rep["missing_frames"] == 30 - rep["frames"] - rep["unreadable"]   # the lost tail is reported
+    assert "missing (truncated file?)" in err
     assert time.perf_counter() - t0 < 60
 
 
