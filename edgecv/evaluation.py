@@ -45,36 +45,17 @@ def add_meta_arguments(p):
 
 
 def meta_from_args(args) -> Optional[ModelMeta]:
-    """A ModelMeta from --imgsz/--mean/--std/--classes/--task, or None when none is given."""
+    """A ModelMeta from --imgsz/--mean/--std/--classes/--task (the runtime's build_meta), or None
+    when none is given. For --task regress, --classes names the targets (default x,y)."""
     if not any(getattr(args, k, None) for k in ("imgsz", "mean", "std", "classes")):
         return None
-    from .spec import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
-
-    def triple(text, default, flag):
-        if not text:
-            return default
-        try:
-            vals = tuple(float(v) for v in text.split(","))
-        except ValueError:
-            vals = ()
-        if len(vals) != 3:
-            raise EdgecvError(f"--{flag} {text!r}: give three numbers, e.g. {','.join(map(str, default))}")
-        return vals
-
     if not args.imgsz:
         raise EdgecvError("--mean/--std/--classes need --imgsz too (the model's input size)")
-    try:
-        spec = PreprocessSpec(imgsz=args.imgsz, mean=triple(args.mean, IMAGENET_MEAN, "mean"),
-                              std=triple(args.std, IMAGENET_STD, "std"))
-    except ValueError as e:
-        raise EdgecvError(f"--imgsz/--mean/--std: {e}") from None
-    task = getattr(args, "task", None) or "classify"
-    names = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
-    if task == "regress":
-        from .meta import target_kind
-        targets = [{"name": n, "kind": target_kind(n)} for n in (names or ["x", "y"])]
-        return ModelMeta(task=task, targets=targets, preprocess=spec, arch="unknown")
-    return ModelMeta(task=task, classes=names, preprocess=spec, arch="unknown")
+    from .runtime.model import build_meta
+
+    regress = args.task == "regress"
+    return build_meta(None, imgsz=args.imgsz, mean=args.mean, std=args.std, task=args.task or "classify",
+                      classes=None if regress else args.classes, targets=args.classes if regress else None)
 
 
 def find_split_file(model: Path, choice: str) -> Optional[Path]:

@@ -56,22 +56,6 @@ def add_arguments(p: argparse.ArgumentParser):
     g.add_argument("--input-codec", choices=("raw", "mjpeg"), help="V4L2 GStreamer fallback codec")
 
 
-def _triple(values, flag):
-    """--mean 0.5,0.4,0.3 or --mean 0.5 0.4 0.3 (the form `edgecv eval` takes, and the spaced one)."""
-    from ..errors import EdgecvError
-
-    if values is None:
-        return None
-    parts = [v for text in values for v in text.replace(",", " ").split()]
-    try:
-        out = tuple(float(v) for v in parts)
-    except ValueError:
-        out = ()
-    if len(out) != 3:
-        raise EdgecvError(f"--{flag} {' '.join(values)}: give three numbers, e.g. --{flag} 0.5,0.5,0.5")
-    return out
-
-
 def check(args):
     """Ranges argparse cannot express; one-line errors before anything opens."""
     from ..errors import EdgecvError
@@ -90,11 +74,12 @@ def check(args):
 
 
 def main(args) -> int:
+    from .model import parse_triple
     from .pipeline import run
     from .uri import flip_method
 
     check(args)
-    args.mean, args.std = _triple(args.mean, "mean"), _triple(args.std, "std")
+    args.mean, args.std = parse_triple(args.mean, "mean"), parse_triple(args.std, "std")
     src_opts = {"width": args.input_width, "height": args.input_height, "fps": args.input_rate,
                 "flip": flip_method(args.input_flip) if args.input_flip else None,
                 "codec": "" if args.input_codec in (None, "raw") else args.input_codec}

@@ -30,6 +30,22 @@ def parse_names(value) -> list:
     return [v.strip() for v in s.split(",") if v.strip()]
 
 
+def parse_triple(value, flag: str):
+    """'0.5,0.4,0.3', '0.5 0.4 0.3' or a list of such pieces -> 3 floats (the --mean/--std forms of
+    `edgecv eval` and `edgecv run`); None stays None."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    parts = [p for v in items for p in str(v).replace(",", " ").split()]
+    try:
+        out = tuple(float(p) for p in parts)
+    except ValueError:
+        out = ()
+    if len(out) != 3:
+        raise EdgecvError(f"--{flag} {' '.join(map(str, items))}: give three numbers, e.g. --{flag} 0.5,0.5,0.5")
+    return out
+
+
 def _imgsz(value):
     if isinstance(value, str):
         value = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
@@ -48,7 +64,7 @@ def build_meta(base: Optional[ModelMeta], imgsz=None, mean=None, std=None, class
         pre["imgsz"] = _imgsz(imgsz)
     for key, v in (("mean", mean), ("std", std)):
         if v is not None:
-            pre[key] = [float(x) for x in (v.split(",") if isinstance(v, str) else v)]
+            pre[key] = list(parse_triple(v, key))
     d["preprocess"] = pre
     if task:
         d["task"] = task
