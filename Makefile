@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[train,runtime,export,serve,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[train,runtime,export,serve,dev,tensorrt-rtx]'
 	touch $(STAMP)
 
 install: $(STAMP)

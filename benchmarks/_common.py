@@ -10,7 +10,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def save_result(name: str, payload: dict) -> Path:
     """benchmarks/results/<name>-<device>.json with the system record; none is universal."""
     from edgecv.fileio import write_json
-    from edgecv.sysinfo import system_record
+    from edgecv.system.probes import system_record
 
     rec = system_record()
     tag = re.sub(r"[^a-z0-9]+", "-", str(rec.get("device", "unknown")).lower()).strip("-")[:60]

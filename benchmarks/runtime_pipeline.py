@@ -109,7 +109,7 @@ def cold_start(model: Path, video: Path, repeats: int, threads: int) -> list:
 
 def system_record() -> dict:
     try:
-        from edgecv.sysinfo import system_record as full
+        from edgecv.system.probes import system_record as full
         return full()
     except ImportError:   # small local fallback
         import cv2

@@ -54,7 +54,7 @@ def need_cuda(name: str, device: str):
 def system_record() -> dict:
     """edgecv.sysinfo's record, or a minimal one where that module is absent."""
     try:
-        from edgecv.sysinfo import system_record as record
+        from edgecv.system.probes import system_record as record
     except ImportError:
         import torch
 

@@ -76,7 +76,7 @@ if [ -z "$ROW" ]; then
 fi
 field() { awk -F'|' -v i="$1" '{ gsub(/^ +| +$/, "", $i); print $i }' <<<"$ROW"; }
 
-CMD=(docker build -f "$ROOT/docker/$(field 2)" --build-arg "BASE_IMAGE=$(field 3)")
+CMD=(docker build -f "$ROOT/docker/$(field 2)" --build-arg "BASE_IMAGE=$(field 3)" --build-arg "TRT_VERSION=$(field 6)")
 for arg in $(field 8); do
     CMD+=(--build-arg "$arg")
 done

@@ -18,7 +18,7 @@ _API = {
     "export": ("edgecv.exporters", "export"),
     "calibrate": ("edgecv.exporters.calibrate", "calibrate"),
     "run": ("edgecv.runtime", "run"),
-    "bench": ("edgecv.benchmark", "bench"),
+    "bench": ("edgecv.measure", "bench"),
     "synth": ("edgecv.data.synth", "synth"),
     "data_report": ("edgecv.data.report", "data_report"),
     "open_backend": ("edgecv.backends", "open_backend"),

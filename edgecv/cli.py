@@ -1,11 +1,13 @@
-"""`edgecv COMMAND ...`: a thin layer, one library function per command.
+"""edgecv: from a folder of images to a live camera on an NVIDIA Jetson.
 
-Each command lives in its own module that defines `add_arguments(parser)` and `main(args) -> int`
-(heavy imports inside main), listed once in COMMANDS. User errors (EdgecvError) print one line
-and exit 2, without a traceback.
+Train or fine-tune ResNet-18 classifiers and regressors, export ONNX / FP16 / INT8 / TensorRT,
+run them live on a camera and benchmark them on the target. `edgecv COMMAND --help` for each.
 
-    edgecv train --data data/ --task classify --epochs 5
-    python -m edgecv eval runs/exp/best.pt --data data/
+    edgecv data synth data/shapes && edgecv train --data data/shapes --imgsz 64 --pretrained none
+    edgecv export runs/exp/best.pt --format onnx,onnx-int8 && edgecv run runs/exp/best.onnx -s 0
+
+Each command is one module in edgecv/commands (listed once in COMMANDS) with add_arguments(parser)
+and main(args); user errors (EdgecvError) print one line and exit 2, without a traceback.
 """
 from __future__ import annotations
 
@@ -14,32 +16,19 @@ import importlib
 import os
 import sys
 
+from .commands import COMMANDS, module_of
 from .errors import EdgecvError
-
-COMMANDS = {
-    "data": ("edgecv.data.cli", "inspect a dataset, or `data synth OUT` to generate one"),
-    "train": ("edgecv.training.cli", "train or fine-tune a ResNet-18 classifier or regressor"),
-    "eval": ("edgecv.evaluation", "evaluate a checkpoint, ONNX model or engine on a split"),
-    "export": ("edgecv.exporters.cli", "export a checkpoint to ONNX, FP16/INT8 ONNX or a TensorRT engine"),
-    "calibrate": ("edgecv.exporters.calibrate", "write an INT8 calibration image list under calibration/"),
-    "run": ("edgecv.runtime.cli", "run a model on a camera, video, image folder or stream"),
-    "bench": ("edgecv.benchmark.cli", "benchmark every artifact format on one table"),
-    "demo": ("edgecv.benchmark.demo", "the offline end-to-end demo on embedded data"),
-    "pipeline": ("edgecv.benchmark.pipeline", "train -> export -> calibrate -> bench -> report on your data"),
-    "info": ("edgecv.info", "this machine: GPU, CUDA, TensorRT, ONNX Runtime, cameras, Jetson power mode"),
-    "collect": ("edgecv.collect.cli", "collect a dataset from a camera with keys or clicks"),
-    "serve": ("edgecv.collect.serve", "browser UI: live view, collect, train, switch model"),
-}
-
 
 def build_parser(only: str = "") -> argparse.ArgumentParser:
     """All commands for --help; with `only`, just that command's module is imported (fast start)."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="edgecv", description=__doc__.splitlines()[0])
+    doc = __doc__.split("\n\nEach command")[0]
+    parser = argparse.ArgumentParser(prog="edgecv", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgecv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_) in COMMANDS.items():
+    for name, help_ in COMMANDS.items():
+        module = module_of(name)
         if only and name != only:
             sub.add_parser(name, help=help_)
             continue
@@ -57,21 +46,37 @@ def build_parser(only: str = "") -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Every command runs with SIGTERM/SIGHUP handled like Ctrl-C (edgecv/signals.py), its output
+    made terminal-safe (edgecv/text.py: redacted, control characters escaped), a closed pipe
+    (`edgecv info | head -1`) ending it quietly and user errors printed as one bounded line."""
+    from .signals import exit_code, terminate_as_interrupt
+    from .text import close_broken_stdout, error_line, safe_streams
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    with safe_streams(), terminate_as_interrupt():
+        try:
+            return _run(argv)
+        except EdgecvError as e:
+            if os.environ.get("RANK", "0") == "0":   # under torchrun, one message, not one per process
+                print(f"edgecv {argv[0] if argv else ''}: error: {error_line(str(e))}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt as e:
+            why = f" by {e}" if getattr(e, "signum", None) else ""
+            print(f"edgecv {argv[0] if argv else ''}: interrupted{why}", file=sys.stderr)
+            return exit_code(e)
+        except BrokenPipeError:
+            return close_broken_stdout()
+
+
+def _run(argv) -> int:
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else "")
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()
         return 1
-    try:
-        return int(args._main(args) or 0)
-    except EdgecvError as e:
-        if os.environ.get("RANK", "0") == "0":   # under torchrun, one message, not one per process
-            print(f"edgecv {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"edgecv {args.command}: interrupted", file=sys.stderr)
-        return 130
+    rc = int(args._main(args) or 0)
+    sys.stdout.flush()          # a closed pipe shows here, not in the interpreter's exit
+    return rc
 
 
 if __name__ == "__main__":

@@ -6,9 +6,15 @@ Raise `EdgecvError("FILE: what is wrong; how to fix it")` for anything a user ca
 
 
 class EdgecvError(Exception):
-    """An error the user can fix; its message names the file and the fix."""
+    """An error the user can fix; its message names the file and the fix. Passwords in URIs it
+    quotes (rtsp://user:pw@cam) are redacted here, once, for the CLI, the API and serve's JSON."""
 
     exit_code = 2
+
+    def __init__(self, *args):
+        from .text import redact
+
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class MissingDependency(EdgecvError):

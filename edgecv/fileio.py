@@ -2,6 +2,14 @@
 
     with atomic_path("runs/exp/best.pt") as tmp:   # write to tmp; renamed over the target on success
         torch.save(obj, tmp)
+
+Files get the mode the umask gives (0644 under umask 022), like any other tool's output.
+check_output() refuses, before any work, a destination that would destroy an input or cannot be
+written; RunLock keeps two processes out of one run or dataset folder.
+
+    check_output("eval.json", inputs=["best.pt", "data/"], flag="--json")
+    with RunLock("runs/exp", "edgecv train"):
+        ...
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), 0o666 & ~umask())   # mkstemp made it 0600; a writer may recreate it
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
@@ -45,6 +54,20 @@ def atomic_path(path):
     except BaseException:
         _cleanup(tmp)
         raise
+
+
+def umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else by the set-and-restore call."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def _disk_full(e: BaseException, folder: Path) -> str:
@@ -96,3 +119,128 @@ def write_text(path, text: str):
 
 def write_json(path, obj, indent: int = 2):
     write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_output(path, inputs=(), flag: str = "the output", folder: bool = False) -> Path:
+    """Refuse, before any work, an output that would overwrite one of `inputs` (the same file,
+    also through a symlink or a hard link) or that cannot be written (a read-only file
+    system, a path under a regular file, no permission). `folder`: `path` is an output folder
+    (it may exist; then it must be a folder).
+
+        check_output(args.json, inputs=[args.model, args.data], flag="--json")
+    """
+    path = Path(path)
+    for src in inputs or ():
+        if src is None or str(src) == "" or "://" in str(src):
+            continue
+        src = Path(src)
+        if _same(path, src):
+            raise EdgecvError(f"{flag} {path}: is {src}, an input of this command; writing it would destroy "
+                              "the input; pick another file name")
+    if not folder and path.is_dir():
+        raise EdgecvError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'out.json'}")
+    if folder and path.exists() and not path.is_dir():
+        raise EdgecvError(f"{flag} {path}: is a file, not a folder; pick another folder")
+    check_writable(path.parent if not folder else path, flag, path)
+    return path
+
+
+def check_writable(folder, flag: str = "the output", shown=None) -> Path:
+    """One line, before any work, when files cannot be created in `folder` (or in the folder it
+    would be created in): a path under a regular file, a read-only file system, no permission."""
+    folder, shown = Path(folder), shown or folder
+    probe = folder
+    while not probe.exists():
+        if probe.is_symlink() or probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise EdgecvError(f"{flag} {shown}: {probe} is a file, not a folder; pick another path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".edgecv-write-test.", dir=probe)
+    except OSError as e:
+        why = {errno.EROFS: "read-only file system", errno.EACCES: "no write permission",
+               errno.EPERM: "no write permission"}.get(e.errno, e.strerror or str(e))
+        raise EdgecvError(f"{flag} {shown}: cannot write in {probe} ({why}); pick a writable path "
+                          "(nothing was written)") from None
+    os.close(fd)
+    _cleanup(tmp)
+    return folder
+
+
+class RunLock:
+    """A lock file (FOLDER/.edgecv.lock, holding the pid and the command) that keeps a second
+    process out of a run or dataset folder while one writes there. The kernel drops the lock
+    when the holder dies (flock), so a stale file left by a killed process is taken over.
+
+        with RunLock("runs/exp", "edgecv train", flag="--out"):
+            ...   # a second `edgecv train --out runs/exp` fails at once, naming this pid
+    """
+
+    NAME = ".edgecv.lock"
+
+    def __init__(self, folder, what: str = "edgecv", flag: str = "--out"):
+        self.folder, self.what, self.flag = Path(folder), what, flag
+        self.path, self._fd = self.folder / self.NAME, None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        check_writable(self.folder, self.flag)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise EdgecvError(f"{self.flag} {self.folder}: in use by {holder}; wait for it to finish "
+                                  f"or pick another {self.flag}") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino   # not unlinked by a releasing holder
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {self.what}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def release(self):
+        if self._fd is not None:
+            _cleanup(self.path)      # unlink while still holding it; a waiter then re-checks the inode
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+    except OSError:
+        text = []
+    if not text:
+        return "another process"
+    return f"pid {text[0]} ({' '.join(text[1:]) or 'edgecv'})"
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(chunk), b""):
+            h.update(b)
+    return h.hexdigest()

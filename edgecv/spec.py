@@ -17,6 +17,10 @@ import numpy as np
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("stretch", "center_crop")
+# what the network input holds: "normalized" float32 (x/255 - mean)/std, or raw 0-255 RGB pixels
+# ("uint8" / "float") for models whose graph normalises itself (`edgecv export --embed-preprocess`)
+INPUTS = ("normalized", "uint8", "float")
+LAYOUTS = ("NCHW", "NHWC")
 
 
 @dataclass
@@ -36,6 +40,7 @@ class PreprocessSpec:
     color: str = "RGB"
     layout: str = "NCHW"
     interpolation: str = "linear"
+    input: str = "normalized"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -49,6 +54,20 @@ class PreprocessSpec:
             raise ValueError(f"imgsz must be (h, w) with sides >= 8, got {self.imgsz}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError("mean and std need 3 values each, std > 0")
+        if self.input not in INPUTS or self.layout not in LAYOUTS:
+            raise ValueError(f"input must be one of {INPUTS} and layout one of {LAYOUTS}")
+        if self.layout == "NHWC" and self.input == "normalized":
+            raise ValueError("NHWC input is only for models with embedded preprocessing (input uint8 or float)")
+
+    @property
+    def raw(self) -> bool:
+        """True when the model takes 0-255 pixels and normalises inside its graph."""
+        return self.input != "normalized"
+
+    def input_shape(self, batch: int = 1) -> tuple:
+        """The network input shape for this spec: (N, 3, H, W), or (N, H, W, 3) for NHWC."""
+        h, w = self.imgsz
+        return (batch, h, w, 3) if self.layout == "NHWC" else (batch, 3, h, w)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,10 +103,24 @@ def resize_uint8(img: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return img[top:top + h, left:left + w]
 
 
+def norm_affine(spec: PreprocessSpec):
+    """(scale, shift), float32 (3,): normalised = pixel * scale - shift. The one definition the
+    numpy path and the in-graph preprocessing (edgecv.exporters.embed) share, so both agree bit for bit."""
+    std = np.asarray(spec.std, np.float32)
+    return (1.0 / (255.0 * std)).astype(np.float32), (np.asarray(spec.mean, np.float32) / std).astype(np.float32)
+
+
 def normalize(img: np.ndarray, spec: PreprocessSpec, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """uint8 HxWx3 (already resized) -> float32 3xHxW, (x/255 - mean) / std, into `out` if given."""
-    scale = (1.0 / (255.0 * np.asarray(spec.std, np.float32))).reshape(3, 1, 1)
-    shift = (np.asarray(spec.mean, np.float32) / np.asarray(spec.std, np.float32)).reshape(3, 1, 1)
+    """uint8 HxWx3 (already resized) -> float32 3xHxW, (x/255 - mean) / std, into `out` if given.
+    Models with embedded preprocessing (spec.raw) get the pixels themselves, 0-255 as float32 in
+    their layout: every caller (eval, runtime, calibration, parity) honours it through here."""
+    if spec.raw:
+        src = img if spec.layout == "NHWC" else img.transpose(2, 0, 1)
+        if out is None:
+            out = np.empty(src.shape, np.float32)
+        np.copyto(out, src, casting="unsafe")
+        return out
+    scale, shift = (a.reshape(3, 1, 1) for a in norm_affine(spec))
     if out is None:
         out = np.empty((3,) + img.shape[:2], np.float32)
     np.multiply(img.transpose(2, 0, 1), scale, out=out, casting="unsafe")
@@ -106,7 +139,7 @@ def preprocess(img: np.ndarray, spec: PreprocessSpec, out: Optional[np.ndarray] 
 
 
 def preprocess_batch(images: Sequence[np.ndarray], spec: PreprocessSpec, bgr: bool = False) -> np.ndarray:
-    out = np.empty((len(images), 3) + spec.imgsz, np.float32)
+    out = np.empty(spec.input_shape(len(images)), np.float32)
     for i, img in enumerate(images):
         preprocess(img, spec, out[i], bgr=bgr)
     return out

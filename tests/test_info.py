@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from edgecv import sysinfo
-from edgecv.info import format_report
-from edgecv.sysinfo import advice, jetpack_for, parse_l4t, parse_opencv_build
+from edgecv.system import probes as sysinfo
+from edgecv.system.report import format_report
+from edgecv.system.probes import advice, jetpack_for, parse_l4t, parse_opencv_build
 
 OPENCV_4 = """
   Video I/O:

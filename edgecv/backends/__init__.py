@@ -1,15 +1,15 @@
 """Backends run an artifact: a context manager with `infer(dict[str, ndarray]) -> dict[str, ndarray]`.
 
 Builders live in edgecv/exporters; backends only run what they are given (Polygraphy's split).
-A new backend is one file and one entry in BACKENDS; the file suffix picks it unless
-`backend=` names one:
+A new backend is one file and one `BACKENDS.register(...)` entry: the --backend choices, the
+model suffixes the web UI lists and bench's rows all come from the registry. The file suffix
+picks the backend unless `backend=` names one:
 
     with open_backend("runs/exp/best.onnx") as b:
         out = b.infer({"input": x})["output"]
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -17,14 +17,23 @@ import numpy as np
 
 from ..errors import EdgecvError
 from ..meta import ModelMeta, output_name
+from ..registry import Registry
 
-BACKENDS = {
-    "torch": "edgecv.backends.torch_backend:TorchBackend",
-    "onnxruntime": "edgecv.backends.ort:OrtBackend",
-    "tensorrt": "edgecv.backends.tensorrt:TrtBackend",
-}
-SUFFIXES = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime",
-            ".engine": "tensorrt", ".trt": "tensorrt", ".plan": "tensorrt"}
+BACKENDS = Registry("backend")
+BACKENDS.register("torch", "edgecv.backends.torch_backend:TorchBackend", "PyTorch eager, .pt checkpoints",
+                  suffixes=(".pt", ".pth"), bench={"pt": None})
+BACKENDS.register("onnxruntime", "edgecv.backends.ort:OrtBackend", "ONNX Runtime: CPU, CUDA, TensorRT EP",
+                  suffixes=(".onnx",))
+BACKENDS.register("tensorrt", "edgecv.tensorrt.runner:TrtBackend", "TensorRT engines (GPU)",
+                  suffixes=(".engine", ".trt", ".plan"))
+# bench rows a backend adds: row name -> the export format whose file it runs
+BACKENDS.register("openvino", "edgecv.backends.openvino:OpenVinoBackend", "OpenVINO (Intel CPU/GPU)",
+                  suffixes=(".onnx",), bench={"openvino": "onnx", "openvino-int8": "onnx-int8-cpu"})
+
+
+def model_suffixes() -> tuple:
+    """Every model file suffix some backend runs (first registered backend of a suffix is its default)."""
+    return tuple(dict.fromkeys(s for e in BACKENDS for s in e.suffixes))
 
 
 class Backend:
@@ -70,14 +79,14 @@ class Backend:
 
 
 def backend_for(path, backend: Optional[str] = None) -> str:
+    """The backend named, else the first registered one that runs this file suffix."""
     if backend:
-        if backend not in BACKENDS:
-            raise EdgecvError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        return backend
-    kind = SUFFIXES.get(Path(path).suffix.lower())
-    if kind is None:
-        raise EdgecvError(f"{path}: unknown model type; expected one of {', '.join(SUFFIXES)}")
-    return kind
+        return BACKENDS.get(backend).name
+    suffix = Path(path).suffix.lower()
+    e = BACKENDS.first(suffixes=suffix)
+    if e is None:
+        raise EdgecvError(f"{path}: unknown model type; expected one of {', '.join(model_suffixes())}")
+    return e.name
 
 
 def open_backend(path, backend: Optional[str] = None, **options) -> Backend:
@@ -87,5 +96,4 @@ def open_backend(path, backend: Optional[str] = None, **options) -> Backend:
         raise EdgecvError(f"{path}: no such model file; check the path (train with `edgecv train`)")
     if path.is_dir():
         raise EdgecvError(f"{path}: is a folder; pass a model file such as {path}/best.pt")
-    module, cls = BACKENDS[backend_for(path, backend)].split(":")
-    return getattr(importlib.import_module(module), cls)(path, **options)
+    return BACKENDS.load(backend_for(path, backend))(path, **options)

@@ -20,7 +20,7 @@ class TorchBackend(Backend):
                  threads: int = 0, meta=None, **_):
         torch = require("torch", "train", "needed to run .pt checkpoints; export to ONNX for a lean runtime")
         from ..models.checkpoint import load_model
-        from ..training.steps import pick_device
+        from ..models.device import pick_device
 
         if threads:
             torch.set_num_threads(int(threads))

@@ -1,21 +1,31 @@
 """The FastAPI app and the uvicorn runner of `edgecv serve` (imported only by that command).
 
-Endpoints (all behind the token when one is set: ?token=T, X-Edgecv-Token: T or Bearer T):
+Every request first passes edgecv/collect/guard.py: Host must name this server, bodies are
+bounded, the --token when set, and every POST needs a same-origin Origin/Referer (when sent)
+and the per-server CSRF token (header X-Edgecv-CSRF; the page carries it, GET /session gives it).
+
+Endpoints:
   GET  /               the page                GET  /stream        MJPEG (multipart/x-mixed-replace)
   GET  /frame.jpg      one annotated frame     GET  /status        fps, infer ms, frame age, counts
   POST /collect/class  {"class": name}         POST /collect/point {"x": px, "y": px} (frame pixels)
   POST /collect/undo                           GET  /models        models the live view may switch to
   POST /model          {"path": file}          POST /train         {"epochs", "imgsz", "pretrained", ...}
   GET  /train/status   progress and curves     POST /train/stop
+  GET  /session        {"csrf": token} for scripts
 
 No endpoint serves files; POST /model opens only the --model file or models under --runs.
 
     curl -N http://127.0.0.1:8080/stream | head -c 300
-    curl -X POST -H 'Content-Type: application/json' -d '{"class": "a"}' http://127.0.0.1:8080/collect/class
+    CSRF=$(curl -s http://127.0.0.1:8080/session | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf"])')
+    curl -X POST -H "X-Edgecv-CSRF: $CSRF" -H 'Content-Type: application/json' -d '{"class": "a"}' \
+        http://127.0.0.1:8080/collect/class
 """
 from __future__ import annotations
 
+import contextlib
+import html
 import secrets
+import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -23,18 +33,18 @@ from pathlib import Path
 from typing import Optional
 
 import uvicorn
-from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
-from ..backends import SUFFIXES
+from ..backends import model_suffixes
 from ..errors import EdgecvError
 from .collector import Collector
+from .guard import Guard
 from .jobs import TrainJob
 from .live import LiveView
 from .page import PAGE
 
 BOUNDARY = "frame"
-MODEL_GLOBS = ("*/best.pt", "*/*.onnx", "*/*.engine")
 
 
 @dataclass
@@ -46,11 +56,14 @@ class ServeState:
     runs: Optional[Path] = None
     model: Optional[Path] = None       # the --model file, always allowed in POST /model
     closing: threading.Event = field(default_factory=threading.Event)
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))   # one per server run
+    host: str = "127.0.0.1"            # where the server is bound (Server sets both)
+    port: int = 0
 
     def models(self) -> list:
         found = [self.model] if self.model else []
         if self.runs and self.runs.is_dir():
-            for pattern in MODEL_GLOBS:
+            for pattern in (f"*/*{suffix}" for suffix in model_suffixes()):   # the backend registry
                 found += sorted(self.runs.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
         return [str(p) for p in dict.fromkeys(found)]
 
@@ -61,7 +74,7 @@ class ServeState:
         if not ok and self.runs is not None:
             try:
                 p.relative_to(self.runs.resolve())
-                ok = p.suffix.lower() in SUFFIXES
+                ok = p.suffix.lower() in model_suffixes()
             except ValueError:
                 ok = False
         if not ok:
@@ -71,25 +84,21 @@ class ServeState:
 
 
 def create_app(state: ServeState) -> FastAPI:
-    def auth(request: Request):
-        if not state.token:
-            return
-        header = request.headers.get("authorization", "")
-        got = (request.query_params.get("token") or request.headers.get("x-edgecv-token")
-               or (header[7:] if header.lower().startswith("bearer ") else ""))
-        if not secrets.compare_digest(got.encode(), state.token.encode()):
-            raise HTTPException(401, "token required: open the page as /?token=T or send X-Edgecv-Token: T")
-
-    app = FastAPI(title="edgecv serve", dependencies=[Depends(auth)], docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="edgecv serve", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(Guard, host=state.host, port=state.port, token=state.token, csrf=state.csrf)
 
     @app.exception_handler(EdgecvError)
     def user_error(request: Request, exc: EdgecvError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "http_status", 400))
 
     @app.get("/", response_class=HTMLResponse)
     def page():
-        return HTMLResponse(PAGE, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(PAGE.replace("__EDGECV_CSRF__", html.escape(state.csrf)),
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/session")
+    def session():
+        return JSONResponse({"csrf": state.csrf}, headers={"Cache-Control": "no-store"})
 
     @app.get("/stream")
     def stream():
@@ -199,13 +208,16 @@ def _frames(state: ServeState):
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (0 = any free port), or a one-line error naming the fix."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise EdgecvError(f"--port {port}: out of range; use 1..65535 (0 = any free port)")
     try:
         family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-    except OSError as e:
-        raise EdgecvError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port or --host")
+    except (OSError, UnicodeError) as e:
+        raise EdgecvError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}); pick another "
+                          "--port or --host")
     sock.listen(64)
     return sock
 
@@ -221,6 +233,21 @@ class _Uvicorn(uvicorn.Server):
         self.closing.set()
         super().handle_exit(sig, frame)
 
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """uvicorn's graceful stop on SIGINT/SIGTERM, and on SIGHUP (a closed ssh session) too."""
+        hup = getattr(signal, "SIGHUP", None)
+        if hup is None or threading.current_thread() is not threading.main_thread():
+            with super().capture_signals():
+                yield
+            return
+        old = signal.signal(hup, self.handle_exit)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(hup, old)
+
 
 class Server:
     """The app on a pre-bound socket: run() blocks (Ctrl-C stops it), start()/stop() use a thread."""
@@ -228,6 +255,7 @@ class Server:
     def __init__(self, state: ServeState, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"):
         self.state, self.sock = state, bind(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
+        state.host, state.port = host, self.port
         config = uvicorn.Config(create_app(state), log_level=log_level, access_log=False,
                                 timeout_graceful_shutdown=3, lifespan="off")
         self.server = _Uvicorn(config, state.closing)
@@ -265,4 +293,6 @@ class Server:
             self.state.job.stop()         # ends at the next batch; last.pt keeps the last whole epoch
             self.state.job.join(timeout=10.0)
         self.state.live.close()
+        if self.state.collector is not None:
+            self.state.collector.close()
         self.sock.close()

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import EdgecvError
-from ..fileio import atomic_path, write_text
+from ..fileio import RunLock, atomic_path, write_text
 
 TASKS = ("classify", "regress")
 HEADER = ["image", "x", "y"]
@@ -71,6 +71,19 @@ class Collector:
         self.labels_csv = self.root / "labels.csv"
         self._rows: List[List[str]] = self._read_rows() if task == "regress" else []
         self._counts = self._scan() if task == "classify" else {}
+        self._run_lock: Optional[RunLock] = None
+
+    def lock(self, what: str = "edgecv collect") -> "Collector":
+        """Hold DIR/.edgecv.lock until close(): a second collector (collect or serve) on the same
+        folder fails at once, naming this pid, instead of overwriting labels.csv rows."""
+        if self._run_lock is None:
+            self._run_lock = RunLock(self.root, what, flag="--out").__enter__()
+        return self
+
+    def close(self):
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     # --- reading what is already there ---------------------------------------------------------
     def _scan(self) -> Dict[str, int]:

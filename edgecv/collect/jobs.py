@@ -11,6 +11,7 @@ loop collect -> train -> live, without Jupyter.
 from __future__ import annotations
 
 import collections
+import math
 import sys
 import threading
 import time
@@ -18,15 +19,49 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import EdgecvError
+from ..fileio import RunLock
 
-OPTIONS = {"epochs": int, "imgsz": int, "batch": int, "lr": float, "pretrained": str, "freeze": str, "seed": int}
 STARTS = ("imagenet", "none", "current")   # pretrained: ImageNet, random, or the live .pt model
+# name: (type, low, high); numbers must be finite and in [low, high] (lr: 0 < lr <= 10)
+OPTIONS = {"epochs": (int, 1, 1000), "imgsz": (int, 16, 1024), "batch": (int, 1, 1024), "lr": (float, 0.0, 10.0),
+           "seed": (int, 0, 2 ** 31 - 1), "pretrained": (str, STARTS, None), "freeze": (str, None, None)}
 DEFAULTS = {"epochs": 5, "imgsz": 224, "batch": 16, "pretrained": "imagenet", "progress": False,
             "tensorboard": False, "workers": 0}
 
 
 class _Stopped(Exception):
     """Raised from the callback to end a run the user stopped."""
+
+
+class BadOption(EdgecvError):
+    """A /train body field of the wrong type or range: HTTP 422, naming the field."""
+
+    http_status = 422
+
+
+def parse_option(name: str, value):
+    """One /train field -> its value, or BadOption naming the field: ints are whole numbers (not
+    true/false, not 2.5), numbers are finite and in range ("nan", "inf" and negatives refused)."""
+    kind, low, high = OPTIONS[name]
+    if kind is str:
+        from ..models.registry import FREEZE
+
+        choices = low or FREEZE
+        if not isinstance(value, str) or value not in choices:
+            raise BadOption(f"training option {name}={value!r}: use one of {', '.join(choices)}")
+        return value
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        num = float(value)
+        if kind is int and not num.is_integer():
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise BadOption(f"training option {name}={value!r}: expected {'a whole number' if kind is int else 'a number'}")
+    if not math.isfinite(num) or not low <= num <= high or (name == "lr" and num <= 0):
+        bound = "0 < lr <= 10" if name == "lr" else f"{low}..{high}"
+        raise BadOption(f"training option {name}={value!r}: must be a finite number in {bound}")
+    return kind(num)
 
 
 def next_run(runs: Path, name: str = "serve") -> Path:
@@ -67,28 +102,20 @@ class TrainJob:
         """Validate the page's options now, so a bad request is a 400 and not a failed job."""
         from ..data.datasets import load_dataset
 
-        unknown = sorted(set(options) - set(OPTIONS))
+        if not isinstance(options, dict):
+            raise BadOption("the /train body must be a JSON object, e.g. {\"epochs\": 5}")
+        unknown = sorted(str(k)[:40] for k in set(options) - set(OPTIONS))
         if unknown:
-            raise EdgecvError(f"unknown training option(s) {', '.join(unknown)}; use {', '.join(OPTIONS)}")
+            raise BadOption(f"unknown training option(s) {', '.join(unknown[:10])}; use {', '.join(OPTIONS)}")
         opts = dict(DEFAULTS)
-        for k, v in options.items():
-            if v is None or v == "":
-                continue
-            try:
-                opts[k] = OPTIONS[k](v)
-            except (TypeError, ValueError):
-                raise EdgecvError(f"training option {k}={v!r}: expected {OPTIONS[k].__name__}")
-        if not 1 <= opts["epochs"] <= 1000 or not 16 <= opts["imgsz"] <= 1024 or not 1 <= opts["batch"] <= 1024:
-            raise EdgecvError("epochs must be 1..1000, imgsz 16..1024 and batch 1..1024")
-        if opts["pretrained"] not in STARTS:
-            raise EdgecvError(f"pretrained {opts['pretrained']!r}: use {', '.join(STARTS)}")
+        opts.update({k: parse_option(k, v) for k, v in options.items() if v is not None and v != ""})
         if opts["pretrained"] == "current":     # fine-tune the model the live view runs
             live = self.current()
             if not live or Path(live).suffix.lower() not in (".pt", ".pth"):
                 raise EdgecvError(f"the live model ({live or 'none'}) is not a .pt checkpoint to start from; "
                                   "pick imagenet or none")
             opts["pretrained"], opts["weights"] = "none", live
-        if not self.data.is_dir():
+        if not self.data.is_dir() or not [p for p in self.data.iterdir() if p.name != RunLock.NAME]:
             raise EdgecvError(f"{self.data}: nothing collected yet; collect images first, then train")
         load_dataset(self.data, self.task)      # enough images and classes? (one-line error if not)
         return opts
@@ -117,10 +144,10 @@ class TrainJob:
     def _run(self, opts: dict):
         state = "failed"
         try:
-            import edgecv
+            from ..training.loop import train
 
-            edgecv.train(data=str(self.data), task=self.task, out=str(self.run_dir), log=self.log,
-                         callbacks=[_progress(self)], **opts)
+            train(data=str(self.data), task=self.task, out=str(self.run_dir), log=self.log,
+                  callbacks=[_progress(self)], **opts)
             state = "done"
         except _Stopped:
             state, self.error = "stopped", "stopped by the user"
@@ -152,6 +179,12 @@ class TrainJob:
             self._thread.join(timeout)
 
 
+def _finite(v) -> Optional[float]:
+    """A metric for JSON: NaN/inf (a diverged run) become null, which JSON (and /train/status) allows."""
+    v = float(v)
+    return round(v, 6) if math.isfinite(v) else None
+
+
 def _progress(job: TrainJob):
     """The training callback (built here so the torch-side import happens in the thread)."""
     from ..training.callbacks import Callback
@@ -170,7 +203,7 @@ def _progress(job: TrainJob):
 
         def on_epoch_end(self, trainer, epoch, metrics):
             job.epoch = epoch + 1
-            job.history.append({"epoch": epoch + 1, **{k: round(float(v), 6) for k, v in metrics.items()
+            job.history.append({"epoch": epoch + 1, **{k: _finite(v) for k, v in metrics.items()
                                                        if isinstance(v, (int, float))}})
             if job._stop.is_set():
                 raise _Stopped()

@@ -3,14 +3,15 @@
 No build step and no package-data files: `GET /` returns PAGE. The live view is an <img> on the
 MJPEG /stream; a click on it is converted from displayed pixels to the frame's natural pixels
 (naturalWidth/naturalHeight) before POST /collect/point. A token given in the page URL
-(?token=T) is sent with every request.
+(?token=T) is sent with every request, and the server's CSRF token (written into the page's
+<meta name="edgecv-csrf"> when it is served; see guard.py) goes in the X-Edgecv-CSRF header.
 
     edgecv serve --source /dev/video0 --out data/new --task classify --classes a,b   # open http://127.0.0.1:8080
 """
 
 PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>edgecv serve</title>
+<meta name="edgecv-csrf" content="__EDGECV_CSRF__"><title>edgecv serve</title>
 <style>
 :root{--bg:#f3f4f6;--card:#fff;--ink:#1f2937;--mute:#6b7280;--line:#e5e7eb;--acc:#2563eb;--ok:#16a34a;--bad:#dc2626}
 *{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--ink)}
@@ -68,10 +69,11 @@ svg text{font:10px system-ui,sans-serif;fill:var(--mute)}.legend span{margin-rig
 "use strict";
 const $ = id => document.getElementById(id);
 const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const CSRF = document.querySelector('meta[name="edgecv-csrf"]').content;
 const tok = u => TOKEN ? u + (u.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN) : u;
 let mode = null, classes = [], trainWatch = true, lastModel;
 async function api(method, path, body) {
-  const opt = {method, headers: {}};
+  const opt = {method, headers: {"X-Edgecv-CSRF": CSRF}};
   if (body !== undefined) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
   const r = await fetch(tok(path), opt), j = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(j.detail || r.statusText);

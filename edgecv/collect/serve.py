@@ -11,33 +11,42 @@ too. The collect -> train -> live loop of the Jetson Nano DLI notebooks, without
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from ..config import option
+from ..text import redact
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+COLLECT = "collect (the browser's class buttons or clicks save here)"
 
 
-def add_arguments(p: argparse.ArgumentParser):
-    p.add_argument("--source", "-s", required=True,
-                   help="csi://0, /dev/video0, rtsp://..., http://..., a video file (looped), an image folder or glob")
-    p.add_argument("--model", "-m", help="show this model's predictions on the live view (.onnx, .engine, .pt)")
-    p.add_argument("--device", help="inference device: cpu, cuda (default: the GPU for .pt and .engine, CPU for .onnx)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0 = all)")
-    g = p.add_argument_group("collect (the browser's class buttons or clicks save here)")
-    g.add_argument("--out", "-o", help="dataset folder to collect into (class folders or labels.csv)")
-    g.add_argument("--task", choices=("classify", "regress"), default="classify",
-                   help="classify: a button per class; regress: click the point (default classify)")
-    g.add_argument("--classes", help="class names a,b,c (classify)")
-    g.add_argument("--runs", default="runs", help="fine-tunes started from the page go to RUNS/serve, serve2, ... (default runs)")
-    g = p.add_argument_group("server")
-    g.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    g.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
-    g.add_argument("--token", help="require this token on every request (?token=T or header X-Edgecv-Token)")
-    g.add_argument("--quality", type=int, default=80, help="JPEG quality of the stream (default 80)")
+@dataclass
+class ServeConfig:
+    source: str = option("", "csi://0, /dev/video0, rtsp://..., http://..., a video file (looped), an image folder "
+                         "or glob", short="-s", required=True, metavar="URI")
+    model: Optional[str] = option(None, "show this model's predictions on the live view (.onnx, .engine, .pt)",
+                                  short="-m", metavar="FILE")
+    device: Optional[str] = option(None, "inference device: cpu, cuda (default: the GPU for .pt and .engine, CPU "
+                                   "for .onnx)")
+    threads: int = option(0, "CPU threads for inference (0 = all)", low=0)
+    out: Optional[str] = option(None, "dataset folder to collect into (class folders or labels.csv)", short="-o",
+                                metavar="DIR", group=COLLECT)
+    task: str = option("classify", "classify: a button per class; regress: click the point",
+                       choices=("classify", "regress"), group=COLLECT)
+    classes: Optional[str] = option(None, "class names a,b,c (classify)", metavar="NAMES", group=COLLECT)
+    runs: str = option("runs", "fine-tunes started from the page go to RUNS/serve, serve2, ...", metavar="DIR",
+                       group=COLLECT)
+    host: str = option("127.0.0.1", "address to bind (127.0.0.1: this machine only)", group="server")
+    port: int = option(8080, "port (0 = any free port)", low=0, high=65535, group="server")
+    token: Optional[str] = option(None, "require this token on every request (?token=T or header X-Edgecv-Token)",
+                                  group="server")
+    quality: int = option(80, "JPEG quality of the stream", low=1, high=100, group="server")
 
 
-def build(args):
-    """The server's state from the parsed options (all user errors raised before binding)."""
+def build_state(args: ServeConfig):
+    """The server's state from the config (all user errors raised before binding)."""
     from pathlib import Path
 
     from ..errors import EdgecvError
@@ -50,9 +59,14 @@ def build(args):
         raise EdgecvError(f"{args.model}: no such model file; check --model")
     if not args.out and args.classes:
         raise EdgecvError("--classes needs --out DIR (where the collected images go)")
-    collector = Collector(args.out, args.task, args.classes) if args.out else None
-    live = LiveView(args.source, args.model, quality=args.quality, device=args.device,
-                    threads=args.threads)
+    collector = Collector(args.out, args.task, args.classes).lock("edgecv serve") if args.out else None
+    try:
+        live = LiveView(args.source, args.model, quality=args.quality, device=args.device,
+                        threads=args.threads)
+    except BaseException:
+        if collector is not None:
+            collector.close()
+        raise
     state = ServeState(live, collector, token=args.token or "", runs=Path(args.runs),
                        model=Path(args.model) if args.model else None)
     if collector is not None:
@@ -61,22 +75,25 @@ def build(args):
     return state
 
 
-def main(args) -> int:
+def serve(args: ServeConfig) -> int:
+    """Python API of `edgecv serve`: bind, serve until Ctrl-C / SIGTERM, shut down cleanly."""
     from ..errors import require
 
     require("fastapi", "serve", "the browser UI")
     require("uvicorn", "serve", "the browser UI")
     from .app import Server
 
-    state = build(args)
+    state = build_state(args)
     try:
         server = Server(state, args.host, args.port)
     except BaseException:
         state.live.close()
+        if state.collector is not None:
+            state.collector.close()
         raise
     state.live.start()
     url = server.url + (f"/?token={args.token}" if args.token else "/")
-    print(f"edgecv serve: {args.source} -> open {url}  (MJPEG at {server.url}/stream; Ctrl-C to stop)",
+    print(f"edgecv serve: {redact(args.source)} -> open {url}  (MJPEG at {server.url}/stream; Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     if args.host not in LOCAL_HOSTS and not args.token:
         print(f"edgecv serve: warning: listening on {args.host} without --token; anyone on the network "

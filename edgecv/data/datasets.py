@@ -17,8 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EdgecvError
 from ..meta import target_kind
-from .images import UnreadableImage, image_size, is_image
-from .labels import read_dli_folder, read_labels_csv
+from .images import UnreadableImage, image_size
+from .labels import check_targets, read_dli_folder, read_labels_csv
+from .listing import image_files, refuse_shared_files, subfolders
 
 SPLITS = ("train", "val", "test")
 Item = Tuple[Path, object]  # (image path, class index | [target values])
@@ -38,9 +39,9 @@ class Dataset:
     def items(self, split: str) -> List[Item]:
         if split == "all":
             return [it for s in SPLITS for it in self.splits.get(s, [])]
-        if split not in self.splits:
+        if split not in SPLITS:
             raise EdgecvError(f"{self.root}: unknown split {split!r}; use train, val, test or all")
-        return self.splits[split]
+        return self.splits.get(split, [])   # a pre-split layout may lack val/ or test/: empty
 
     def size_of(self, path: Path) -> Tuple[int, int]:
         return self.sizes[str(path)]
@@ -52,7 +53,7 @@ class Dataset:
         write_json(path, {"root": str(self.root), "task": self.task, "layout": self.layout, "seed": seed,
                           "fractions": list(fractions) if fractions else None, "classes": self.classes,
                           "target_names": self.target_names,
-                          "splits": {s: [[rel(p), y] for p, y in self.splits[s]] for s in self.splits}})
+                          "splits": {s: [[rel(p), y] for p, y in self.items(s)] for s in SPLITS}})
 
 
 def parse_fractions(text) -> Tuple[float, float, float]:
@@ -87,22 +88,35 @@ def load_dataset(root, task: str = "classify", split="0.8,0.1,0.1", seed: int = 
 
 
 def _class_folders(folder: Path) -> Dict[str, List[Path]]:
-    out = {}
-    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        out[d.name] = sorted(f for f in d.rglob("*") if f.is_file() and is_image(f))
-    return out
+    return {d.name: image_files(d) for d in subfolders(folder)}
+
+
+def presplit_folders(root: Path) -> List[str]:
+    """The split folders of a pre-split layout: train/ plus any of val/, test/ (both optional);
+    [] for a flat layout of class folders (where one class may be called "train")."""
+    subdirs = {p.name for p in subfolders(root)}
+    splits, others = [s for s in SPLITS if s in subdirs], subdirs - set(SPLITS)
+    if not splits or (others and splits == ["train"]):
+        return []
+    if others and "train" in splits:
+        raise EdgecvError(f"{root}: mixes a train/val/test layout with other folders "
+                          f"({', '.join(sorted(others))}); use one layout")
+    if "train" not in splits:
+        if others:
+            return []
+        raise EdgecvError(f"{root}: has {' and '.join(s + '/' for s in splits)} but no train/ folder; "
+                          f"add {root}/train/<class>/ or put the class folders directly in {root}")
+    return splits
 
 
 def _discover_classify(root: Path, task, fractions, seed) -> Dataset:
-    subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    presplit = "train" in subdirs and (subdirs & {"val", "test"})
-    if presplit and subdirs - set(SPLITS):
-        raise EdgecvError(f"{root}: mixes a train/val/test layout with other folders "
-                          f"({', '.join(sorted(subdirs - set(SPLITS)))}); use one layout")
-    per_split = {s: _class_folders(root / s) for s in SPLITS if s in subdirs} if presplit else \
-        {"all": _class_folders(root)}
+    present = presplit_folders(root)
+    presplit = bool(present)
+    per_split = {s: _class_folders(root / s) for s in present} if presplit else {"all": _class_folders(root)}
     classes = sorted({c for folders in per_split.values() for c in folders})
     _check_classes(root, classes, per_split)
+    refuse_shared_files({f"{s}/{c}" if presplit else c: files for s, folders in per_split.items()
+                         for c, files in folders.items()}, "folders" if presplit else "classes")
     ds = Dataset(root=root, task=task, classes=classes, layout="presplit" if presplit else "flat")
     index = {c: i for i, c in enumerate(classes)}
     for name, folders in per_split.items():
@@ -112,6 +126,8 @@ def _discover_classify(root: Path, task, fractions, seed) -> Dataset:
         ds.splits[name] = good
     if not presplit:
         ds.splits = stratified_split(ds.splits.pop("all"), fractions, seed)
+    for s in SPLITS:
+        ds.splits.setdefault(s, [])
     return ds
 
 
@@ -140,12 +156,13 @@ def _header_ok(ds: Dataset, f: Path) -> bool:
 
 def _discover_regress(root: Path, task, fractions, seed) -> Dataset:
     ds = Dataset(root=root, task=task)
+    origin: Dict[str, str] = {}   # image -> "labels.csv line N" for messages about its targets
     split_csvs = {s: root / s / "labels.csv" for s in SPLITS if (root / s / "labels.csv").is_file()}
     if split_csvs:
         ds.layout = "presplit"
-        sources = {s: read_labels_csv(p) for s, p in split_csvs.items()}
+        sources = {s: read_labels_csv(p, origin) for s, p in split_csvs.items()}
     elif (root / "labels.csv").is_file():
-        sources = {"all": read_labels_csv(root / "labels.csv")}
+        sources = {"all": read_labels_csv(root / "labels.csv", origin)}
     else:
         split_dirs = {s: read_dli_folder(root / s) for s in SPLITS if (root / s).is_dir()}
         if split_dirs.get("train"):
@@ -159,10 +176,15 @@ def _discover_regress(root: Path, task, fractions, seed) -> Dataset:
     if len(names) != 1:
         raise EdgecvError(f"{root}: the split CSVs have different target columns {sorted(names)}; make them equal")
     ds.target_names = list(next(iter(names)))
+    refuse_shared_files({s: [p for p, _ in items] for s, (_, items) in sources.items()}, "splits")
     for s, (_, items) in sources.items():
         ds.splits[s] = [(p, v) for p, v in items if _header_ok(ds, p)]
+        check_targets(ds.splits[s], ds.target_names, ds.size_of,
+                      lambda p: origin.get(str(p), f"{p} (x, y from its name)"))
     if "all" in ds.splits:
         ds.splits = random_split(ds.splits.pop("all"), fractions, seed)
+    for s in SPLITS:
+        ds.splits.setdefault(s, [])
     return ds
 
 
@@ -205,7 +227,7 @@ def random_split(items: Sequence[Item], fractions, seed: int) -> Dict[str, List[
 
 def apply_split_file(ds: Dataset, path: Path):
     """Reuse a saved split.json, so evaluation sees the same test images as the run did."""
-    saved = json.loads(path.read_text())
+    saved = read_split_file(path)
     known = {str(Path(p).relative_to(ds.root)): (p, y) for p, y in ds.items("all")}
     if saved.get("classes") != ds.classes or saved.get("target_names") != ds.target_names:
         raise EdgecvError(f"{path}: was made for classes/targets {saved.get('classes') or saved.get('target_names')}, "
@@ -214,7 +236,42 @@ def apply_split_file(ds: Dataset, path: Path):
     if missing:
         raise EdgecvError(f"{path}: {len(missing)} image(s) of the saved split are gone from {ds.root} "
                           f"(e.g. {missing[0]}); restore them or evaluate with --split-file none")
-    ds.splits = {s: [known[r] for r, _ in rows] for s, rows in saved["splits"].items()}
+    ds.splits = {s: [known[r] for r, _ in saved["splits"].get(s, [])] for s in SPLITS}
+
+
+def read_split_file(path: Path) -> dict:
+    """split.json parsed and shape-checked: {"splits": {split: [[relative path, label], ...]}, ...}.
+    Damaged (truncated, hand-edited, another tool's file) is one line naming the way out."""
+    fix = "delete it (a new split is drawn) or pass --split-file none"
+    try:
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise EdgecvError(f"{path}: damaged split file ({type(e).__name__}: {str(e)[:60]}); {fix}") from None
+    splits = saved.get("splits") if isinstance(saved, dict) else None
+    ok = isinstance(splits, dict) and set(splits) <= set(SPLITS) and all(
+        isinstance(rows, list) and all(isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) for r in rows)
+        for rows in splits.values())
+    names_ok = all(isinstance(saved.get(k), (list, type(None))) for k in ("classes", "target_names")) if ok else False
+    if not (ok and names_ok):
+        raise EdgecvError(f"{path}: not an edgecv split file (expected {{\"splits\": {{\"train\": [[image, label], "
+                          f"...]}}}}); {fix}")
+    saved["classes"], saved["target_names"] = saved.get("classes") or [], saved.get("target_names") or []
+    return saved
+
+
+def pick_split(ds: Dataset, split: str, log=print) -> Tuple[str, List[Item]]:
+    """(split evaluated, its items). A missing test split (train/ + val/ only, or a --split with no
+    test fraction) falls back to val, then to train, and says so: the numbers are then not of unseen
+    images. eval, bench, export parity and the pipeline all pick through here."""
+    items = ds.items(split)
+    if items or split not in ("test", "val"):
+        return split, items
+    for alt in (("val", "train") if split == "test" else ("train",)):
+        if ds.items(alt):
+            note = " (images the model was trained on: not a measure of generalisation)" if alt == "train" else ""
+            log(f"no {split} split in {ds.root}: evaluating on {alt} ({len(ds.items(alt))} images){note}")
+            return alt, ds.items(alt)
+    return split, items
 
 
 def describe_targets(ds: Dataset) -> List[dict]:

@@ -1,7 +1,15 @@
-"""Reading images robustly: jpg/png/bmp/webp, grayscale, RGBA, CMYK and 16-bit all become RGB uint8.
+"""The one image decoder: training, eval, calibration and the runtime's image folders all call read_rgb.
 
-PIL decodes (it handles the odd formats OpenCV does not); everything after is numpy.
-    img = read_rgb("data/cat/001.jpg")   # HxWx3 uint8, RGB
+jpg/png/bmp/webp, grayscale, RGBA, CMYK, palette and 16-bit all become HxWx3 uint8 RGB by one rule:
+- EXIF orientation is applied (tags 2-8 turn/mirror the pixels), so a phone photo is seen upright,
+  as every viewer shows it; sizes (image_size) and regression coordinates are of that upright image;
+- alpha (RGBA, LA, palette transparency) is composited over black: RGB * alpha / 255;
+- 16-bit images are scaled by 255/65535 (a 16-bit file whose values stay <= 255 is taken as 8-bit);
+- CMYK, palette, 1-bit and grayscale convert with PIL's own conversions.
+PIL decodes (OpenCV's imread differs: it turns by EXIF in some builds, drops alpha, shifts 16-bit).
+Video frames are not files: they come from OpenCV (BGR -> RGB) in the runtime.
+
+    python -c "from edgecv.data.images import read_rgb; print(read_rgb('photo.jpg').shape)"
 """
 from __future__ import annotations
 
@@ -11,7 +19,8 @@ from typing import Iterable, List, Tuple
 
 import numpy as np
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from .listing import IMAGE_EXTS, is_image_name
+
 MAX_PIXELS = 12000 * 12000  # decompression-bomb guard, far above any camera
 
 
@@ -20,7 +29,7 @@ class UnreadableImage(Exception):
 
 
 def is_image(path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTS
+    return is_image_name(path)
 
 
 def read_rgb(path) -> np.ndarray:
@@ -35,7 +44,7 @@ def read_rgb(path) -> np.ndarray:
             with Image.open(path) as im:
                 _check_pixels(path, im.size)   # before decoding: warnings filters are not thread-safe
                 im.load()
-                return to_rgb_array(im)
+                return to_rgb_array(upright(im))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:
         raise UnreadableImage(f"{path}: {type(e).__name__}: {str(e)[:80]}") from e
@@ -69,8 +78,35 @@ def to_rgb_array(im) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
 
 
+def upright(im):
+    """The image as viewers show it: EXIF orientation 2-8 applied (1 or none: unchanged)."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(im) if _orientation(im) in range(2, 9) else im
+
+
+def exif_turned(path) -> bool:
+    """True when the file's EXIF orientation (2-8) makes read_rgb turn or mirror it: decoders that
+    do not apply it (nvJPEG) must leave such files to read_rgb."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return _orientation(im) in range(2, 9)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:   # a damaged EXIF block: PIL raises many kinds; the pixels are still usable
+        return 1
+
+
 def image_size(path) -> Tuple[int, int]:
-    """(width, height) from the header only: cheap for reports and regression normalisation."""
+    """(width, height) of the upright image (EXIF orientation 5-8 swaps them), from the header only:
+    cheap for reports and regression normalisation."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -79,7 +115,8 @@ def image_size(path) -> Tuple[int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # _check_pixels decides
             with Image.open(path) as im:
                 _check_pixels(path, im.size)
-                return im.size
+                w, h = im.size
+                return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UnreadableImage(f"{path}: {type(e).__name__}: {str(e)[:80]}") from e
 

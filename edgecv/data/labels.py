@@ -10,10 +10,12 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import EdgecvError
-from .images import IMAGE_EXTS
+from .listing import IMAGE_EXTS, image_files, real_key
+
+FLOAT32_MAX = 3.4028234663852886e38
 
 DLI_NAME = re.compile(r"^xy_(-?\d+(?:\.\d+)?)_(-?\d+(?:\.\d+)?)_.+$", re.IGNORECASE)
 
@@ -46,8 +48,10 @@ def inside(root: Path, rel: str, csv_path: Path, line: int) -> Path:
     return full
 
 
-def read_labels_csv(csv_path: Path) -> Tuple[List[str], List[Tuple[Path, List[float]]]]:
-    """-> (target names, [(image path, [values])]); raises EdgecvError on any bad row."""
+def read_labels_csv(csv_path: Path, origin: Optional[Dict[str, str]] = None
+                    ) -> Tuple[List[str], List[Tuple[Path, List[float]]]]:
+    """-> (target names, [(image path, [values])]); raises EdgecvError on any bad row.
+    `origin`, when given, receives {str(image path): "labels.csv line N"} for later messages."""
     root = csv_path.parent
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
@@ -68,6 +72,8 @@ def read_labels_csv(csv_path: Path) -> Tuple[List[str], List[Tuple[Path, List[fl
         if not row or all(not c.strip() for c in row):
             continue
         items.append(_parse_row(csv_path, root, line, row, names, seen))
+        if origin is not None:
+            origin[str(items[-1][0])] = f"{csv_path} line {line}"
     if not items:
         raise EdgecvError(f"{csv_path}: no labelled rows; add lines like `img001.jpg,120,64`")
     return names, items
@@ -82,12 +88,11 @@ def _parse_row(csv_path, root, line, row, names, seen):
         values = [float(v) for v in row[1:]]
     except ValueError:
         raise EdgecvError(f"{csv_path} line {line}: non-numeric target in {row[1:]}; targets must be numbers")
-    if not all(math.isfinite(v) for v in values):
-        raise EdgecvError(f"{csv_path} line {line}: NaN or infinite target {values}; fix or delete the row")
-    if rel in seen:
-        raise EdgecvError(f"{csv_path} line {line}: {rel} is listed again (first on line {seen[rel]}); "
-                          "remove the duplicate row")
-    seen[rel] = line
+    bad = next((f"{n} = {c.strip()}" for n, c, v in zip(names, row[1:], values)
+                if not math.isfinite(v) or abs(v) > FLOAT32_MAX), None)
+    if bad:
+        raise EdgecvError(f"{csv_path} line {line}: target {bad} is NaN, infinite or too large for a 32-bit "
+                          "float; fix or delete the row")
     path = inside(root, rel, csv_path, line)
     try:
         exists = path.is_file()
@@ -96,14 +101,38 @@ def _parse_row(csv_path, root, line, row, names, seen):
     if not exists:
         raise EdgecvError(f"{csv_path} line {line}: image {rel} does not exist under {root}; "
                           "fix the path or delete the row")
+    key = real_key(path)   # ./a.jpg, a.jpg, A.JPG on a case-insensitive disk, a symlink: one image
+    if key in seen:
+        first_line, first_rel = seen[key]
+        same = "is listed again" if first_rel == rel else f"is the same image as {first_rel!r}"
+        raise EdgecvError(f"{csv_path} line {line}: {rel!r} {same} (line {first_line}); "
+                          "remove one of the two rows")
+    seen[key] = (line, rel)
     return path, values
+
+
+def check_targets(items, names: List[str], size_of, where=lambda p: str(p)):
+    """Pixel targets (x, y kinds) must lie in the stored image: 0 <= x <= width, 0 <= y <= height.
+    A label outside it (a y flipped sign, a coordinate of the full-size photo) is refused by name
+    before training, where it would only show up as a diverging loss."""
+    from ..meta import target_kind
+
+    kinds = [target_kind(n) for n in names]
+    for path, values in items:
+        w, h = size_of(path)
+        for name, kind, v in zip(names, kinds, values):
+            limit = {"x": w, "y": h}.get(kind)
+            if limit is not None and not 0 <= v <= limit:
+                raise EdgecvError(f"{where(path)}: target {name} = {v:g} is outside the image ({w}x{h} px, "
+                                  f"{Path(path).name}): {name} must be in 0..{limit}; coordinates are pixels "
+                                  "of the stored image; fix or delete the row")
 
 
 def read_dli_folder(folder: Path) -> List[Tuple[Path, List[float]]]:
     """Images named xy_<x>_<y>_<id>.ext in one folder (the Jetson Nano DLI course layout)."""
     items = []
-    for p in sorted(folder.iterdir()):
-        xy = parse_dli_name(p.name) if p.is_file() else None
+    for p in image_files(folder, recursive=False):
+        xy = parse_dli_name(p.name)
         if xy is not None:
             items.append((p, list(xy)))
     return items

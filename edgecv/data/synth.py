@@ -115,7 +115,9 @@ def synth_digits(out: Path, size):
 def synth(out, task: str = "classify", kind: Optional[str] = None, n: int = 60, size=None,
           seed: int = 0, classes=None) -> Path:
     """Write a dataset to `out` and return it. n: images per class (classify) or in total (regress)."""
-    out = Path(out)
+    from ..fileio import check_output
+
+    out = check_output(out, flag="synth OUT", folder=True)
     if out.exists() and any(out.iterdir()):
         raise EdgecvError(f"{out}: folder exists and is not empty; choose a new folder")
     kind = kind or {"regress": "ball"}.get(task, "shapes")

@@ -1,156 +1,197 @@
 """Exporters turn a model into deployable artifacts; backends (edgecv/backends) run them.
 
-FORMATS maps each --format to one function. Artifacts land next to the checkpoint unless
-`out` says otherwise: best.onnx, best.fp16.onnx, best.int8.onnx (Q/DQ for TensorRT),
-best.int8-cpu.onnx (U8S8 Q/DQ for ONNX Runtime CPU), best.<precision>.<key>.engine.
+FORMATS is the one registry of export formats: `--format` choices and help, bench's rows and
+the artifact file names all come from it, so a new format is one function and one `register`.
+Artifacts land next to the checkpoint unless `out` says otherwise: best.onnx, best.fp16.onnx,
+best.int8.onnx (Q/DQ for TensorRT), best.int8-cpu.onnx (U8S8 Q/DQ for ONNX Runtime CPU),
+best.<precision>.<key>.engine.
 
     edgecv.export("runs/exp/best.pt", formats="onnx,onnx-int8")
+    job = export_all(ExportConfig(model="runs/exp/best.pt", format="onnx-int8"))   # + parity, INT8 tables
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
+from ..config import build
 from ..errors import EdgecvError
+from ..registry import Registry
+from .config import ExportConfig
 
-FORMATS = ("onnx", "onnx-fp16", "onnx-int8", "onnx-int8-cpu", "engine")
-
-
-def _fp32_onnx(model: Path, ctx: dict) -> Path:
-    """The FP32 ONNX every other format starts from: exported once per call, reused after."""
-    if model.suffix == ".onnx":
-        return model
-    if "onnx" not in ctx["done"]:
-        ctx["done"]["onnx"] = _export_onnx(model, ctx)
-    return ctx["done"]["onnx"]
+FORMATS = Registry("export format", flag="--format")
 
 
-def _export_onnx(model: Path, ctx: dict) -> Path:
+@dataclass
+class ExportJob:
+    """One `edgecv export` call: its config, what it wrote, and the checks it made (for reports)."""
+
+    cfg: ExportConfig
+    out_dir: Path
+    log: Callable = print
+    paths: Dict[str, Path] = field(default_factory=dict)
+    parity: Dict[str, dict] = field(default_factory=dict)
+    int8: Dict[str, dict] = field(default_factory=dict)      # format -> calibration table and accuracy
+    checks: list = field(default_factory=list)               # --check: edgecv.tensorrt.check.CheckReport each
+
+    @property
+    def model(self) -> Path:
+        return Path(self.cfg.model)
+
+    def fp32_onnx(self) -> Path:
+        """The FP32 ONNX every other format starts from: exported once per job, reused after."""
+        if self.model.suffix == ".onnx":
+            return self.model
+        if "onnx" not in self.paths:
+            self.paths["onnx"] = FORMATS.load("onnx")(self)
+        return self.paths["onnx"]
+
+    def artifact(self, fmt: str, src: Optional[Path] = None) -> Path:
+        """The file name FORMATS gives `fmt`, in this job's output folder."""
+        return self.out_dir / artifact_name(fmt, src or self.model)
+
+
+def artifact_name(fmt: str, model) -> str:
+    """best.pt / best.onnx -> best.onnx, best.fp16.onnx, best.int8.onnx, best.int8-cpu.onnx."""
+    return FORMATS.get(fmt).filename.format(stem=Path(model).stem)
+
+
+def _export_onnx(job: ExportJob) -> Path:
     from .onnx_export import export_onnx
 
-    if model.suffix == ".onnx":
-        raise EdgecvError(f"{model}: already ONNX; --format onnx needs a .pt checkpoint")
-    o = ctx["opts"]
-    path = export_onnx(model, ctx["out_dir"] / f"{model.stem}.onnx", o["opset"], o["batch"], o["dynamic"],
-                       o["simplify"], ctx["log"])
-    if o["parity"]:
-        _torch_parity(model, path, "fp32", ctx)
+    if job.model.suffix == ".onnx":
+        if job.cfg.check:   # `edgecv export X.onnx --check`: the given ONNX is the artifact to check
+            return job.model
+        raise EdgecvError(f"{job.model}: already ONNX; --format onnx needs a .pt checkpoint")
+    c = job.cfg
+    path = export_onnx(job.model, job.artifact("onnx"), c.opset, c.batch, c.dynamic, c.simplify, job.log)
+    if c.parity:
+        _torch_parity(job, path, "fp32")
     return path
 
 
-def _torch_parity(ckpt: Path, onnx_path: Path, precision: str, ctx: dict):
+def _torch_parity(job: ExportJob, onnx_path: Path, precision: str):
     """Check onnx_path against the checkpoint; an artifact that fails (or cannot be) checked is deleted."""
     from ..backends import open_backend
     from .parity import inputs_for, parity, validation_items
 
     try:
-        with open_backend(ckpt) as ref, open_backend(onnx_path) as cand:
-            items = validation_items(ckpt, ref.meta, ctx["opts"]["data"])
+        with open_backend(job.model) as ref, open_backend(onnx_path) as cand:
+            items = validation_items(job.model, ref.meta, job.cfg.data)
             if not items:
-                ctx["log"]("parity: no validation images known (no split.json, no --data); using random inputs")
-            ctx["parity"][onnx_path.name] = parity(ref, cand, inputs_for(items, ref.meta), ref.meta, precision,
-                                                   onnx_path.name, ctx["log"])
+                job.log("parity: no validation images known (no split.json, no --data); using random inputs")
+            job.parity[onnx_path.name] = parity(ref, cand, inputs_for(items, ref.meta), ref.meta, precision,
+                                                onnx_path.name, job.log)
     except EdgecvError:
         onnx_path.unlink(missing_ok=True)   # never leave an unchecked artifact that looks deployable
         raise
 
 
-def _export_fp16(model: Path, ctx: dict) -> Path:
-    from .onnx_export import export_fp16, sibling
+def _export_fp16(job: ExportJob) -> Path:
+    from .onnx_export import export_fp16
 
-    src = _fp32_onnx(model, ctx)
-    path = export_fp16(src, ctx["out_dir"] / sibling(src, "fp16").name, log=ctx["log"])
-    if ctx["opts"]["parity"]:
-        ref = model if model.suffix == ".pt" else src
-        if ref.suffix == ".pt":
-            _torch_parity(ref, path, "fp16", ctx)
+    src = job.fp32_onnx()
+    path = export_fp16(src, job.artifact("onnx-fp16", src), log=job.log)
+    if job.cfg.parity and job.model.suffix in (".pt", ".pth"):
+        _torch_parity(job, path, "fp16")
     return path
 
 
-def _export_int8(model: Path, ctx: dict, target: str = "tensorrt") -> Path:
+def _export_int8(job: ExportJob, fmt: str = "onnx-int8") -> Path:
     from ..meta import onnx_meta
     from .calibrate import calibration_images
-    from .onnx_export import sibling
     from .parity import validation_items
-    from .quantize import TARGETS, export_int8
+    from .quantize import export_int8
 
-    o = ctx["opts"]
-    src = _fp32_onnx(model, ctx)
+    c, src = job.cfg, job.fp32_onnx()
     meta = onnx_meta(src)
     if meta is None:
         raise EdgecvError(f"{src}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
-    calib_src = o["calib"] or run_data_root(model, o["data"])
+    calib_src = c.calib or run_data_root(job.model, c.data)
     if calib_src is None:
-        raise EdgecvError(f"{model}: INT8 needs calibration images; pass --calib DIR (training images)")
-    paths = calibration_images(calib_src, o["calib_size"], 0, meta.task)
-    val = validation_items(model, meta, o["data"])
-    res = export_int8(src, paths, o["calib_method"], ctx["out_dir"] / sibling(src, TARGETS[target][3]).name, val,
-                      ctx["log"], target)
-    ctx["int8" if target == "tensorrt" else "int8-cpu"] = res
+        raise EdgecvError(f"{job.model}: INT8 needs calibration images; pass --calib DIR (training images)")
+    paths = calibration_images(calib_src, c.calib_size, 0, meta.task)
+    val = validation_items(job.model, meta, c.data)
+    res = export_int8(src, paths, c.calib_method, job.artifact(fmt, src), val, job.log, FORMATS.get(fmt).target)
+    job.int8[fmt] = res
     return res["path"]
 
 
 def run_data_root(model: Path, data) -> Optional[str]:
     """--data if given, else the dataset folder a run was trained on (its split.json)."""
-    import json
+    from ..rundir import RunDir
 
-    if data:
-        return data
-    split = model.resolve().parent / "split.json"
-    return json.loads(split.read_text()).get("root") if split.exists() else None
+    return data or RunDir.of(model).data_root()
 
 
-def _export_engine(model: Path, ctx: dict) -> Path:
-    from .tensorrt import export_engine
+def _export_engine(job: ExportJob) -> Path:
+    from ..tensorrt.builder import export_engine
 
-    o = ctx["opts"]
-    src = _fp32_onnx(model, ctx)
-    return export_engine(src, o["precision"], out=o.get("engine_out"), workspace_mb=o["workspace"],
-                         dla_core=o["dla"], batch=o["batch"], dynamic=o["dynamic"],
-                         calib=o["calib"] or run_data_root(model, o["data"]), calib_size=o["calib_size"], log=ctx["log"])
-
-
-def check_options(wanted, opset, data, calib, dla):
-    """Contradictory or impossible options, refused before any work is done."""
-    from .onnx_export import MAX_OPSET, MIN_OPSET
-
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise EdgecvError(f"--opset {opset}: choose {MIN_OPSET}..{MAX_OPSET} (13, the default, parses on "
-                          "TensorRT 8.2 / Jetson Nano)")
-    for flag, folder in (("--data", data), ("--calib", calib)):
-        if folder and not Path(folder).exists():
-            raise EdgecvError(f"{flag} {folder}: no such folder or file; check the path")
-    if dla is not None and "engine" not in wanted:
-        raise EdgecvError(f"--dla {dla} applies to TensorRT engines only; add --format engine or drop --dla")
+    c = job.cfg
+    src = job.fp32_onnx()
+    calib = c.calib or run_data_root(job.model, c.data)
+    images = (lambda: _calib_arrays(src, calib, c.calib_size)) if calib and c.precision == "int8" else None
+    return export_engine(src, c.precision, out=c.out, workspace_mb=c.workspace, dla_core=c.dla, batch=c.batch,
+                         dynamic=c.dynamic, calib_images=images, log=job.log, target=c.target)
 
 
-EXPORTERS = {"onnx": _export_onnx, "onnx-fp16": _export_fp16, "onnx-int8": _export_int8,
-             "onnx-int8-cpu": lambda model, ctx: _export_int8(model, ctx, "cpu"), "engine": _export_engine}
+def _calib_arrays(onnx_path, source, size: int):
+    """Calibration images preprocessed by the model's own spec (read only when the plan calibrates)."""
+    from ..meta import onnx_meta
+    from .calibrate import calibration_arrays, calibration_images
+
+    meta = onnx_meta(onnx_path)
+    if meta is None:
+        raise EdgecvError(f"{onnx_path}: has no edgecv metadata, so its preprocessing is unknown; re-export it")
+    return calibration_arrays(calibration_images(source, size, 0, meta.task), meta.preprocess)
 
 
-def export(model, formats="onnx", out=None, opset: int = 13, batch: int = 1, dynamic: bool = False,
-           simplify: bool = True, parity: bool = True, data=None, calib=None, calib_size: int = 512,
-           calib_method: str = "entropy", precision: str = "fp16", workspace: int = 1024,
-           dla: Optional[int] = None, log=print) -> Dict[str, Path]:
-    """Python API of `edgecv export`; returns {format: artifact path}."""
-    model = Path(model)
+FORMATS.register("onnx", _export_onnx, "FP32 ONNX", filename="{stem}.onnx", bench={"onnx": {}})
+FORMATS.register("onnx-fp16", _export_fp16, "FP16 weights and compute, FP32 I/O", filename="{stem}.fp16.onnx",
+                 bench={"onnx-fp16": {}})
+FORMATS.register("onnx-int8", _export_int8, "INT8 Q/DQ for TensorRT", filename="{stem}.int8.onnx",
+                 target="tensorrt", bench={"onnx-int8": {}})
+FORMATS.register("onnx-int8-cpu", lambda job: _export_int8(job, "onnx-int8-cpu"), "INT8 U8S8 Q/DQ for ONNX Runtime "
+                 "CPU", filename="{stem}.int8-cpu.onnx", target="cpu", bench={"onnx-int8-cpu": {}})
+FORMATS.register("engine", _export_engine, "TensorRT engine, built on the target", filename="{stem}.engine",
+                 bench={"engine-fp16": {"precision": "fp16"}, "engine-int8": {"precision": "int8"}})
+
+
+def export_all(cfg: ExportConfig, log=print) -> ExportJob:
+    """Export every format of `cfg`; the job holds the paths, parity results and INT8 tables."""
+    model = Path(cfg.model)
     if not model.is_file():
         raise EdgecvError(f"{model}: no such model file; pass a checkpoint from `edgecv train` (runs/NAME/best.pt)")
-    wanted = [f.strip() for f in formats.split(",")] if isinstance(formats, str) else list(formats)
-    unknown = [f for f in wanted if f not in EXPORTERS]
-    if unknown:
-        raise EdgecvError(f"--format {','.join(unknown)}: choose from {', '.join(FORMATS)}")
     if model.suffix not in (".pt", ".pth", ".onnx"):
         raise EdgecvError(f"{model}: export takes a .pt checkpoint (or an .onnx for fp16/int8/engine)")
-    check_options(wanted, opset, data, calib, dla)
-    out_dir = Path(out) if out else model.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = {"out_dir": out_dir, "log": log, "done": {}, "parity": {}, "opts": dict(
-        opset=opset, batch=batch, dynamic=dynamic, simplify=simplify, parity=parity, data=data, calib=calib,
-        calib_size=calib_size, calib_method=calib_method, precision=precision, workspace=workspace, dla=dla)}
-    results = {}
-    for f in wanted:
-        results[f] = ctx["done"].get(f) or EXPORTERS[f](model, ctx)
-        ctx["done"][f] = results[f]
-    export.last_context = ctx  # parity and INT8 tables, for reports
-    return results
+    for flag, folder in (("--data", cfg.data), ("--calib", cfg.calib)):
+        if folder and not Path(folder).exists():
+            raise EdgecvError(f"{flag} {folder}: no such folder or file; check the path")
+    from ..fileio import check_output
+
+    out_dir = check_output(Path(cfg.out) if cfg.out else model.parent, inputs=[model], flag="--out", folder=True)
+    job = ExportJob(cfg, out_dir, log)
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.bundle == "triton" and model.suffix in (".pt", ".pth") and not cfg.dynamic:
+        cfg.dynamic = True   # Triton batches requests: a dynamic batch is what its model needs
+        log("bundle triton: exporting with a dynamic batch dimension (Triton's dynamic batcher)")
+    for f in cfg.formats:
+        if f not in job.paths:
+            job.paths[f] = FORMATS.load(f)(job)
+    if cfg.embed_preprocess or cfg.bundle:
+        from .bundles import deploy
+
+        deploy(job)
+    if cfg.check:
+        from .checks import check_artifacts
+
+        job.checks = check_artifacts(job)
+    return job
+
+
+def export(model, formats="onnx", log=print, **options) -> Dict[str, Path]:
+    """Python API of `edgecv export`: options are ExportConfig fields; returns {format: artifact path}."""
+    fmt = formats if isinstance(formats, str) else ",".join(formats)
+    job = export_all(build(ExportConfig, {**options, "model": str(model), "format": fmt}), log)
+    return {f: job.paths[f] for f in job.cfg.formats}

@@ -39,7 +39,7 @@ def _stratified(items, size: int, seed: int) -> List[Path]:
 def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify") -> List[Path]:
     """Image paths from a list file, a run's split.json (train split), a dataset or a plain folder."""
     from ..data.datasets import load_dataset
-    from ..data.images import is_image
+    from ..data.listing import image_files
 
     src = Path(source)
     if src.suffix == ".txt" and src.is_file():
@@ -56,7 +56,7 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
         try:
             images = _stratified(load_dataset(src, task, seed=seed).items("train"), size, seed)
         except EdgecvError:  # not a labelled dataset: any images below the folder
-            flat = sorted(p for p in src.rglob("*") if p.is_file() and is_image(p))
+            flat = image_files(src)   # training's listing: hidden files skipped, each real file once
             random.Random(seed).shuffle(flat)
             images = flat[:size]
     if len(images) < MIN_IMAGES:
@@ -107,21 +107,11 @@ def write_list(paths: List[Path], out: Path) -> Path:
 def calibrate(data, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify",
               out: Optional[Path] = None, log=print) -> Path:
     """Python API of `edgecv calibrate`: choose the set and write calibration/<name>.txt."""
-    paths = calibration_images(data, size, seed, task)
+    from ..fileio import check_output
+
     out = Path(out) if out else Path("calibration") / f"{Path(data).resolve().name}.txt"
+    check_output(out, inputs=[data], flag="--out")
+    paths = calibration_images(data, size, seed, task)
     write_list(paths, out)
     log(f"calibration: {len(paths)} images from {data} -> {out}")
     return out
-
-
-def add_arguments(p):
-    p.add_argument("--data", required=True, help="training images: a dataset folder or any image folder")
-    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="number of images (default 512)")
-    p.add_argument("--task", default="classify", choices=("classify", "binary", "regress"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="list file (default calibration/<data name>.txt)")
-
-
-def main(args) -> int:
-    calibrate(args.data, args.size, args.seed, args.task, args.out)
-    return 0

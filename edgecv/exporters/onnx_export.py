@@ -13,7 +13,8 @@ from typing import Optional
 
 from ..errors import EdgecvError, require
 from ..fileio import atomic_path
-from ..meta import ModelMeta, onnx_meta, sha256_file
+from ..meta import ModelMeta, onnx_meta
+from ..fileio import sha256_file
 
 DEFAULT_OPSET = 13
 MIN_OPSET, MAX_OPSET = 9, 20   # what torch.onnx's TorchScript exporter writes for a ResNet

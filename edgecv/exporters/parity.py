@@ -5,7 +5,6 @@ tolerance the export fails. Accuracy (or RMSE) comparison for FP16/INT8 on the v
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,21 +16,25 @@ from ..meta import ModelMeta
 TOLERANCE = {"fp32": 1e-3, "fp16": 0.05}  # max |diff| of logits / normalized outputs
 
 
-def validation_items(model_path, meta: ModelMeta, data=None, split: str = "val"):
+def validation_items(model_path, meta: ModelMeta, data=None, split: str = "val", log=print):
     """Validation images of the run (its split.json) or of --data; [] if neither is known."""
     from ..data.datasets import load_dataset
 
     split_file = Path(model_path).resolve().parent / "split.json"
     if data is None and split_file.exists():
-        data = json.loads(split_file.read_text()).get("root")
+        from ..data.datasets import read_split_file
+
+        data = read_split_file(split_file).get("root")   # damaged: one line, not a JSON traceback
     if data is None or not Path(data).is_dir():
         return []
-    from ..evaluation import check_compatible, check_task
+    from ..evaluation.scoring import check_compatible, check_task
 
     check_task(meta, data, model_path)
     ds = load_dataset(data, meta.task, split_file=split_file if split_file.exists() else None)
     check_compatible(meta, ds, model_path)   # labels of another class list would score nonsense
-    return ds.items(split) or ds.items("train")
+    from ..data.datasets import pick_split
+
+    return pick_split(ds, split, log)[1]   # a missing split falls back (val, then train) and says so
 
 
 def parity(reference, candidate, x: np.ndarray, meta: ModelMeta, precision: str = "fp32",
@@ -73,7 +76,7 @@ def inputs_for(items, meta: ModelMeta, n: int = 32) -> np.ndarray:
 
 def score(backend, items, log=None) -> dict:
     """Accuracy (classify/binary) or RMSE (regress) of a backend on labelled items."""
-    from ..evaluation import metrics_for, run_items
+    from ..evaluation.scoring import metrics_for, run_items
 
     out, sizes, truth, _ = run_items(backend, items, 16, log or (lambda *a: None))
     m = metrics_for(backend.meta, out, truth, sizes)

@@ -1,9 +1,12 @@
 """INT8: explicit-quantization Q/DQ ONNX models through onnxruntime's quantization tooling.
 
 Two targets, because the fast forms differ:
-- `onnx-int8` (TensorRT): symmetric INT8 activations and per-channel weights (zero point 0) with
-  float biases: what TensorRT >= 8.0 consumes and TensorRT 11 requires. ONNX Runtime runs it on
-  CPU too, but there a ReLU after a symmetric-quantized conv cannot fuse, so it is not faster.
+- `onnx-int8` (TensorRT 8.2 ... 11, TensorRT for RTX): the placement TensorRT's guide asks for.
+  Float weights behind a QuantizeLinear->DequantizeLinear pair (no INT8 weight constants, which
+  TensorRT 8.4 refuses: "invalid weights type of Int8"), per-channel on axis 0; symmetric INT8
+  activations, every zero point 0; Q/DQ only on the *inputs* of Conv/Gemm/MatMul, never on their
+  outputs (so Conv+BN+ReLU and the residual Add fuse) nor on the graph output (logits stay float);
+  float biases; the ONNX's opset kept (13 by default). ONNX Runtime runs it on a CPU too, but slowly.
 - `onnx-int8-cpu` (ONNX Runtime on x86/ARM CPUs): asymmetric uint8 activations, symmetric int8
   per-channel weights (U8S8), which ORT fuses into QLinearConv; TensorRT does not take it.
 `--calib-method auto` tries entropy, minmax and percentile, scores each on the validation split
@@ -27,6 +30,21 @@ from .onnx_export import save_onnx, set_metadata, sibling
 METHODS = ("entropy", "minmax", "percentile")
 # target -> (activation type, symmetric activations, quantized int32 biases, file tag)
 TARGETS = {"tensorrt": ("QInt8", True, False, "int8"), "cpu": ("QUInt8", False, True, "int8-cpu")}
+# The ops whose inputs TensorRT runs in INT8 when Q/DQ feeds them; their outputs stay float.
+TRT_QUANT_OPS = ["Conv", "Gemm", "MatMul"]
+
+
+def _quant_options(target: str) -> dict:
+    """quantize_static keyword arguments for one target (see the module docstring for why)."""
+    act, symmetric, int32_bias, _ = TARGETS[target]
+    extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": int32_bias,
+             "CalibPercentile": 99.99}
+    opts = {}
+    if target == "tensorrt":
+        extra.update(AddQDQPairToWeight=True, DedicatedQDQPair=False, OpTypesToExcludeOutputQuantization=TRT_QUANT_OPS,
+                     QDQOpTypePerChannelSupportToAxis={"MatMul": 1}, QDQKeepRemovableActivations=True)
+        opts["op_types_to_quantize"] = TRT_QUANT_OPS
+    return {"extra_options": extra, "activation_type": act, **opts}
 
 
 def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: str = "entropy",
@@ -44,21 +62,30 @@ def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: st
         raise EdgecvError(f"{fp32_onnx}: no edgecv metadata, so its preprocessing is unknown; export it with edgecv")
     calib = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
              "percentile": CalibrationMethod.Percentile}[method]
-    act, symmetric, int32_bias, _ = TARGETS[target]
+    opts = _quant_options(target)
+    act = opts.pop("activation_type")
     with tempfile.TemporaryDirectory() as tmp:
         pre, q = Path(tmp) / "pre.onnx", Path(tmp) / "q.onnx"
         quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print progress chatter
             quantize_static(str(pre), str(q), ort_reader(calib_paths, meta.preprocess), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=getattr(QuantType, act), weight_type=QuantType.QInt8,
-                            calibrate_method=calib,
-                            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
-                                           "QuantizeBias": int32_bias, "CalibPercentile": 99.99})
-        proto = onnx.load(str(q))
+                            calibrate_method=calib, **opts)
+        proto = _keep_used_opsets(onnx.load(str(q)))
     meta.extra = {**meta.extra, "precision": "int8", "int8_target": target, "calib_method": method,
                   "calib_images": len(calib_paths)}
     set_metadata(proto, meta, precision="int8", int8_target=target, calib_method=method)
     return save_onnx(proto, out)
+
+
+def _keep_used_opsets(proto):
+    """Drop the opset imports ORT's pre-processing adds (ai.onnx.ml, com.microsoft, ...) that no node
+    uses: a TensorRT parser should see the plain opset-13 model it was given."""
+    used = {n.domain or "" for n in proto.graph.node}
+    keep = [o for o in proto.opset_import if (o.domain or "") in used | {"", "ai.onnx"}]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+    return proto
 
 
 def export_int8(fp32_onnx: Path, calib_paths: List[Path], method: str = "entropy", out: Optional[Path] = None,

@@ -44,8 +44,9 @@ def _linear_in(module):
 
 
 def build_model(arch: str = "resnet18", num_outputs: int = 2, pretrained: str = "none",
-                dropout: float = 0.0, weights_cache=None):
-    """A torchvision model whose head outputs num_outputs values (logits or regression targets)."""
+                dropout: float = 0.0, weights_cache=None, pruned=None):
+    """A torchvision model whose head outputs num_outputs values (logits or regression targets);
+    `pruned` (meta.extra["pruned"] of an `edgecv prune` checkpoint) narrows its layers to those widths."""
     import torch.nn as nn
     import torchvision
 
@@ -67,6 +68,10 @@ def build_model(arch: str = "resnet18", num_outputs: int = 2, pretrained: str = 
         parent[int(name)] = head
     else:
         setattr(parent, name, head)
+    if pruned:
+        from .pruned import apply_channels
+
+        apply_channels(model, pruned)
     return model
 
 

@@ -13,69 +13,19 @@ from pathlib import Path
 from typing import Optional
 
 from ..backends import open_backend
-from ..errors import EdgecvError
-from ..meta import ModelMeta, onnx_meta, target_kind
-from ..spec import PreprocessSpec
+from ..meta import ModelMeta, onnx_meta
+from ..meta.describe import build_meta
 
 
-def parse_names(value) -> list:
-    """'a,b,c', ['a', 'b'] or a labels.txt path (one name a line) -> list of names."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    s = str(value)
-    if "," not in s and Path(s).is_file():
-        return [ln.strip() for ln in Path(s).read_text().splitlines() if ln.strip()]
-    return [v.strip() for v in s.split(",") if v.strip()]
+def _undescribed(path) -> bool:
+    """A model that carries no edgecv metadata: an ONNX without metadata_props["edgecv"], or an
+    engine without its `<engine>.json` sidecar (built with trtexec; the sidecar is written on first use)."""
+    from ..tensorrt.plan import sidecar_path
 
-
-def parse_triple(value, flag: str):
-    """'0.5,0.4,0.3', '0.5 0.4 0.3' or a list of such pieces -> 3 floats (the --mean/--std forms of
-    `edgecv eval` and `edgecv run`); None stays None."""
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else list(value)
-    parts = [p for v in items for p in str(v).replace(",", " ").split()]
-    try:
-        out = tuple(float(p) for p in parts)
-    except ValueError:
-        out = ()
-    if len(out) != 3:
-        raise EdgecvError(f"--{flag} {' '.join(map(str, items))}: give three numbers, e.g. --{flag} 0.5,0.5,0.5")
-    return out
-
-
-def _imgsz(value):
-    if isinstance(value, str):
-        value = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(int(v) for v in value)
-    return value * 2 if len(value) == 1 else value
-
-
-def build_meta(base: Optional[ModelMeta], imgsz=None, mean=None, std=None, classes=None,
-               task: Optional[str] = None, targets=None) -> ModelMeta:
-    """`base` (or defaults) with the given fields replaced; EdgecvError for an invalid combination."""
-    d = base.to_dict() if base else {"task": task or ("regress" if targets else "classify")}
-    pre = dict(d.get("preprocess") or PreprocessSpec().to_dict())
-    if imgsz is not None:
-        pre["imgsz"] = _imgsz(imgsz)
-    for key, v in (("mean", mean), ("std", std)):
-        if v is not None:
-            pre[key] = list(parse_triple(v, key))
-    d["preprocess"] = pre
-    if task:
-        d["task"] = task
-    if classes is not None:
-        d["classes"] = parse_names(classes)
-    if targets is not None or (d["task"] == "regress" and not d.get("targets")):
-        d["targets"] = [{"name": n, "kind": target_kind(n)} for n in parse_names(targets or "x,y")]
-    try:
-        return ModelMeta.from_dict(d)
-    except (ValueError, TypeError) as e:
-        raise EdgecvError(f"bad model description: {e}; check --imgsz, --mean, --std, --task")
+    p = Path(path)
+    if p.suffix.lower() == ".onnx":
+        return onnx_meta(p) is None
+    return p.suffix.lower() in (".engine", ".trt", ".plan") and not sidecar_path(p).exists()
 
 
 def open_model(path, backend: Optional[str] = None, device: Optional[str] = None, threads: int = 0, **overrides):
@@ -88,7 +38,7 @@ def open_model(path, backend: Optional[str] = None, device: Optional[str] = None
         opts["device"] = device
     if not given:
         return open_backend(path, backend, **opts)
-    if str(path).lower().endswith(".onnx") and onnx_meta(path) is None:   # a foreign ONNX: describe it
+    if _undescribed(path):   # a foreign ONNX, or a trtexec engine without sidecar: describe it
         return open_backend(path, backend, meta=build_meta(None, **given), **opts)
     be = open_backend(path, backend, **opts)
     be.meta = build_meta(be.meta, **given)
@@ -96,18 +46,11 @@ def open_model(path, backend: Optional[str] = None, device: Optional[str] = None
 
 
 def input_shape(be, model) -> tuple:
-    """(1, 3, H, W) buffer shape for the spec; EdgecvError if the model's fixed input disagrees."""
-    spec = be.meta.preprocess
-    h, w = spec.imgsz
-    name = next(iter(be.inputs))
-    shape = tuple(be.inputs[name][0])
-    if len(shape) != 4:
-        raise EdgecvError(f"{model}: input {name!r} has shape {shape}; edgecv runs NCHW image models")
-    c, mh, mw = shape[1:]
-    if (isinstance(c, int) and c > 0 and c != 3) or (mh > 0 and mh != h) or (mw > 0 and mw != w):
-        hint = f"pass --imgsz {mh},{mw}" if mh > 0 and mw > 0 else "check --imgsz"
-        raise EdgecvError(f"{model}: the model takes {c}x{mh}x{mw} input but the preprocessing gives 3x{h}x{w}; {hint}")
-    return (1, 3, h, w)
+    """(1, 3, H, W) for the model, checked before any frame: input size and channels, and one
+    inference whose output rank and size must fit the metadata (the check `edgecv eval` runs too)."""
+    from ..modelcheck import check_model
+
+    return check_model(be, model)
 
 
 def describe(meta: ModelMeta) -> str:

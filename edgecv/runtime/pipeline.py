@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Optional
 
-from ..errors import EdgecvError
-from ..fileio import write_json
+from ..config import load, nest_options, to_dict
+from ..fileio import check_output, write_json
+from .config import RunConfig
 from .capture import BufferPool, CaptureThread, FrameChannel
 from .model import input_shape, open_model
 from .postprocess import Postprocessor, Scorer
@@ -22,52 +23,69 @@ from .report import Stats, summary_text
 from .sinks import SinkThread, open_sink
 from .sources import ImageSource, open_source
 from .truth import check_folder_labels, class_index, load_truth
-from .uri import parse_output, parse_source
+from .uri import parse_output, parse_source, redact
 
 LOSSLESS_QUEUE = 4
 
 
-def run(model, source, output: str = "none", loop: bool = False, frames: Optional[int] = None,
-        duration: Optional[float] = None, truth=None, json_path=None, smooth: float = 0.0, topk: int = 5,
-        backend: Optional[str] = None, device: Optional[str] = None, threads: int = 0, realtime: bool = False,
-        fps: Optional[float] = None, imgsz=None, mean=None, std=None, classes=None, task=None,
-        targets=None, source_options: Optional[dict] = None, interval: float = 2.0, quiet: bool = False,
-        stop: Optional[threading.Event] = None) -> dict:
-    """Run `model` on `source` until it ends, `frames`/`duration` is reached, `stop` is set or
-    Ctrl-C; return the report (also written to `json_path`). Files deliver every frame unless
-    `realtime` paces them at their FPS (or `fps`) like a live camera, with latest-frame dropping.
-    device None = the backend's default (CPU for .onnx/.pt, the GPU for an engine)."""
-    if frames is not None and frames < 1 or duration is not None and duration <= 0:
-        raise EdgecvError("--frames and --duration must be positive")
-    src_spec = parse_source(source)
-    for k, v in (source_options or {}).items():
+def run(model, source, stop: Optional[threading.Event] = None, **options) -> dict:
+    """Python API of `edgecv run`: options are RunConfig fields, the model description (imgsz, mean,
+    std, classes, targets, task) and camera options included; returns the report (also written to
+    `json`).
+
+        edgecv.run("foreign.onnx", "imgs/", imgsz=224, classes="labels.txt", frames=10)
+    """
+    return run_config(load(RunConfig, None, {"model": str(model), "source": str(source),
+                                             **nest_options(RunConfig, options)}), stop)
+
+
+def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
+    """Run cfg.model on cfg.source until it ends, --frames/--duration is reached, `stop` is set or
+    Ctrl-C. Files deliver every frame unless --realtime paces them at their FPS (or --fps) like a
+    live camera, with latest-frame dropping."""
+    src_spec = parse_source(cfg.source)
+    for k, v in cfg.camera.source_options().items():
         if v is not None:
             setattr(src_spec, k, v)
-    out_spec = parse_output(output)
+    out_spec = parse_output(cfg.output)
+    _check_outputs(cfg, out_spec)
     stop = stop or threading.Event()
-    be = open_model(model, backend, device, threads, imgsz=imgsz, mean=mean, std=std, classes=classes,
-                    task=task, targets=targets)
+    be = open_model(cfg.model, cfg.backend, cfg.device, cfg.threads, **cfg.describe.given())
     try:
-        shape = input_shape(be, model)
-        src = open_source(src_spec, loop=loop, stop=stop, fps=fps or 30.0)
+        shape = input_shape(be, cfg.model)
+        src = open_source(src_spec, loop=cfg.loop, stop=stop, fps=cfg.fps or 30.0)
         try:
-            truth_fn = _truth(be.meta, src, src_spec, truth)
-            ctx = _Run(be, src, shape, stop, Postprocessor(be.meta, topk, smooth), truth_fn, quiet, interval)
+            truth_fn = _truth(be.meta, src, src_spec, cfg.truth)
+            ctx = _Run(be, src, shape, stop, Postprocessor(be.meta, cfg.topk, cfg.smooth), truth_fn, cfg.quiet,
+                       cfg.interval)
         except BaseException:
             src.close()
             raise
-        pace = (fps or src.fps) if realtime and not src.live else None
-        rep = ctx.execute(out_spec, pace, frames, duration)   # closes the source
+        pace = (cfg.fps or src.fps) if cfg.realtime and not src.live else None
+        rep = ctx.execute(out_spec, pace, cfg.frames, cfg.duration)   # closes the source
     finally:
         be.close()
-    rep.update(model=str(model), backend=getattr(be, "name", ""), device=str(getattr(be, "device", device or "")),
-               task=be.meta.task, source=str(source), output=out_spec.uri, loop=loop,
-               realtime=bool(realtime), imgsz=list(be.meta.preprocess.imgsz))
-    if json_path:
-        write_json(json_path, rep)
-    if not quiet:
+    rep.update(model=str(cfg.model), backend=getattr(be, "name", ""),
+               device=str(getattr(be, "device", cfg.device or "")), task=be.meta.task, source=redact(str(cfg.source)),
+               output=redact(out_spec.uri), loop=cfg.loop, realtime=bool(cfg.realtime),
+               imgsz=list(be.meta.preprocess.imgsz),
+               config={k: redact(v) if isinstance(v, str) else v for k, v in to_dict(cfg).items()})
+    if cfg.json:
+        write_json(cfg.json, rep)
+    if not cfg.quiet:
         print(summary_text(rep), file=sys.stderr, flush=True)
     return rep
+
+
+def _check_outputs(cfg: RunConfig, out_spec):
+    """Before the model opens: --output and --json must not overwrite the model, the source or the
+    truth file, and must be writable (not after a whole video was processed)."""
+    inputs = [cfg.model, f"{cfg.model}.json", cfg.source, cfg.truth]
+    if out_spec.kind == "video":
+        check_output(out_spec.location, inputs=inputs, flag="--output")
+        inputs.append(out_spec.location)
+    if cfg.json:
+        check_output(cfg.json, inputs=inputs, flag="--json")
 
 
 def _truth(meta, src, spec, truth_path):

@@ -35,16 +35,12 @@ class Postprocessor:
         self._checked = False
 
     def _check(self, out: np.ndarray):
-        got = out.reshape(len(out), -1).shape[1]
-        if self.meta.task == "classify" and not self.meta.classes:   # no labels given: class ids
-            self.meta.classes = [str(i) for i in range(got)]
+        from ..modelcheck import check_output
+
+        had_classes = bool(self.meta.classes)
+        check_output(self.meta, out, "the model")   # also names unlabeled classes 0..K-1
+        if not had_classes:
             self.names = class_names(self.meta)
-        want = self.meta.num_outputs if self.meta.task != "binary" else 1
-        if got != want:
-            what = {"regress": f"{want} targets ({', '.join(self.meta.target_names)})",
-                    "binary": "1 logit"}.get(self.meta.task, f"{want} classes")
-            raise EdgecvError(f"the model outputs {got} values per frame but its metadata says {what}; "
-                              "fix --classes/--targets/--task or re-export the model")
         self._checked = True
 
     def __call__(self, out: np.ndarray, width: int, height: int) -> dict:

@@ -54,6 +54,10 @@ class NullSink:
     lossless = False
     url = ""
 
+    @classmethod
+    def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
+        return cls()
+
     def write(self, img: np.ndarray) -> bool:
         return True
 
@@ -63,6 +67,10 @@ class NullSink:
 
 class VideoSink(NullSink):
     """The annotated frames as a video file (mp4v in .mp4, MJPG in .avi), written on close."""
+
+    @classmethod
+    def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
+        return cls(spec.location, fps)
 
     lossless = True
 
@@ -97,6 +105,10 @@ class VideoSink(NullSink):
 class DisplaySink(NullSink):
     """cv2.imshow in a window; q or Esc ends the run."""
 
+    @classmethod
+    def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
+        return cls(spec, stop)
+
     def __init__(self, spec: OutputSpec, stop: threading.Event):
         import cv2
 
@@ -130,6 +142,10 @@ class DisplaySink(NullSink):
 class MjpegSink(NullSink):
     """multipart/x-mixed-replace JPEG stream at http://HOST:PORT/stream (and a page at /)."""
 
+    @classmethod
+    def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
+        return cls(spec)
+
     def __init__(self, spec: OutputSpec, quality: int = 80):
         self.quality, self.jpeg, self.seq = quality, b"", 0
         self.cond, self.closed, self.clients = threading.Condition(), False, 0
@@ -141,6 +157,9 @@ class MjpegSink(NullSink):
         self.server.daemon_threads = True
         host, port = self.server.server_address[:2]
         self.url = f"http://{host}:{port}/stream"
+        from ..collect.guard import HostCheck
+
+        self.host_ok = HostCheck(spec.host, port)    # DNS rebinding: another site's name never matches
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                          name="edgecv-mjpeg", daemon=True).start()
 
@@ -175,7 +194,10 @@ def _handler(sink: MjpegSink):
             pass
 
         def do_GET(self):
-            if self.path.split("?")[0] == "/":
+            host = self.headers.get("Host", "")
+            if not sink.host_ok(host):
+                self.send_error(421, sink.host_ok.refusal(host).encode("ascii", "replace").decode())
+            elif self.path.split("?")[0] == "/":
                 body = b'<html><body style="margin:0;background:#000"><img src="/stream" style="width:100%"></body></html>'
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
@@ -212,13 +234,10 @@ def _handler(sink: MjpegSink):
 
 
 def open_sink(spec: OutputSpec, fps: float, stop: threading.Event):
-    if spec.kind == "none":
-        return NullSink()
-    if spec.kind == "video":
-        return VideoSink(spec.location, fps)
-    if spec.kind == "display":
-        return DisplaySink(spec, stop)
-    return MjpegSink(spec)
+    """The SINKS class of the output kind, opened (edgecv/runtime/uri.py registers them)."""
+    from .uri import SINKS
+
+    return SINKS.load(spec.kind).open(spec, fps, stop)
 
 
 class SinkThread(threading.Thread):

@@ -15,12 +15,13 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
 
 from ..errors import EdgecvError
-from .uri import IMAGE_EXTS, SourceSpec, csi_pipeline, v4l2_pipeline
+from .uri import IMAGE_EXTS, SOURCES, SourceSpec, csi_pipeline, redact, v4l2_pipeline
 
 MAX_FAILED_READS = 8      # consecutive failed reads that mean a video file has ended
 LIVE_FAILED_READS = 3     # ... that mean a live camera or stream has dropped out
@@ -35,7 +36,7 @@ class Captured(NamedTuple):
 
 
 def _log(msg: str):
-    print(f"edgecv run: {msg}", file=sys.stderr, flush=True)
+    print(f"edgecv run: {redact(msg)}", file=sys.stderr, flush=True)
 
 
 def gstreamer_available() -> bool:
@@ -48,6 +49,18 @@ def gstreamer_available() -> bool:
 
 class VideoSource:
     """Anything cv2.VideoCapture opens: a video file, a V4L2/CSI camera, an RTSP/HTTP stream."""
+
+    @classmethod
+    def open(cls, spec: SourceSpec, loop: bool = False, stop: Optional[threading.Event] = None, fps: float = 30.0):
+        """Opened and, for a file whose header has no frame count, proven to decode a frame."""
+        src = cls(spec, loop=loop, stop=stop)
+        if spec.kind == "video" and src.frame_count is None:
+            ok = src.cap.grab()
+            src.close()
+            if not ok:
+                raise EdgecvError(f"{spec.uri}: OpenCV opens it but decodes no frame{_hint(spec)}")
+            src = cls(spec, loop=loop, stop=stop)
+        return src
 
     def __init__(self, spec: SourceSpec, loop: bool = False, stop: Optional[threading.Event] = None,
                  log: Callable[[str], None] = _log, max_backoff: float = 8.0, live: Optional[bool] = None):
@@ -178,43 +191,47 @@ class _Closed:
 
 
 def _hint(spec: SourceSpec) -> str:
-    if spec.kind in ("csi", "v4l2"):
-        return "; check the camera is connected and free (`ls /dev/video*`, `edgecv info`)"
-    if spec.kind in ("rtsp", "stream"):
-        return "; check the URL, the network and the camera's credentials"
-    return "; check it is a video OpenCV can decode (e.g. H.264 .mp4 or MJPG .avi)"
+    return SOURCES.get(spec.kind).info.get("hint", "")
 
 
 def list_images(spec: SourceSpec) -> List[tuple]:
-    """[(path, label or None)] for a folder (class subfolders give labels) or a glob, sorted."""
-    is_img = lambda p: os.path.splitext(p)[1].lower() in IMAGE_EXTS and os.path.isfile(p)
+    """[(path, label or None)] for a folder (class subfolders give labels) or a glob, sorted; the
+    listing rules of training (edgecv/data/listing.py): hidden files and folders skipped, symlink
+    loops refused, each real file once."""
+    from ..data.listing import image_files, is_hidden, is_image_name, subfolders
+
     if spec.kind == "glob":
-        return [(p, None) for p in sorted(_glob.glob(spec.location, recursive=True)) if is_img(p)]
-    root = spec.location
-    items = [(os.path.join(root, f), None) for f in sorted(os.listdir(root)) if is_img(os.path.join(root, f))]
-    for d in sorted(os.listdir(root)):
-        sub = os.path.join(root, d)
-        if os.path.isdir(sub) and not d.startswith("."):
-            items += [(os.path.join(sub, f), d) for f in sorted(os.listdir(sub)) if is_img(os.path.join(sub, f))]
+        fixed = next((i for i, part in enumerate(Path(spec.location).parts) if _glob.has_magic(part)), 0)
+        hits = sorted(_glob.glob(spec.location, recursive=True))
+        return [(p, None) for p in hits if is_image_name(p) and os.path.isfile(p)   # hidden below the
+                and not any(is_hidden(part) for part in Path(p).parts[fixed:])]     # pattern's fixed part
+    root = Path(spec.location)
+    items = [(str(p), None) for p in image_files(root, recursive=False)]
+    for sub in subfolders(root):
+        items += [(str(p), sub.name) for p in image_files(sub)]
     return items
 
 
-def _imread(cv2, path):
-    """cv2.imread behind training's header checks: a vanished file or a decompression bomb is simply
-    unreadable (None), without OpenCV's per-file warning or a gigapixel decode."""
-    from ..data.images import UnreadableImage, image_size
+def read_bgr(path) -> Optional[np.ndarray]:
+    """An image file as OpenCV-style BGR, decoded by training's decoder (edgecv.data.images.read_rgb:
+    EXIF orientation applied, alpha over black, 16-bit scaled) so `edgecv run` sees the very pixels
+    training and `edgecv eval` saw; None when unreadable (vanished, corrupt, a decompression bomb)."""
+    from ..data.images import UnreadableImage, read_rgb
 
     try:
-        image_size(path)
+        return np.ascontiguousarray(read_rgb(path)[:, :, ::-1])
     except (UnreadableImage, OSError):
         return None
-    return cv2.imread(path, cv2.IMREAD_COLOR)
 
 
 class ImageSource:
     """An image folder or glob as a source: one frame per readable image, unreadable ones counted."""
 
     live = False
+
+    @classmethod
+    def open(cls, spec: SourceSpec, loop: bool = False, stop: Optional[threading.Event] = None, fps: float = 30.0):
+        return cls(spec, loop=loop, stop=stop, fps=fps)
 
     def __init__(self, spec: SourceSpec, loop: bool = False, stop: Optional[threading.Event] = None, fps: float = 30.0):
         self.spec, self.loop, self.stop = spec, loop, stop or threading.Event()
@@ -228,8 +245,6 @@ class ImageSource:
         self._pos, self._bad_run = 0, 0
 
     def read(self) -> Optional[Captured]:
-        import cv2
-
         while not self.stop.is_set():
             if self._pos >= len(self.items):
                 if not self.loop:
@@ -238,7 +253,7 @@ class ImageSource:
             i = self._pos
             self._pos += 1
             path, label = self.items[i]
-            img = _imread(cv2, path)
+            img = read_bgr(path)
             if img is None:
                 self.unreadable, self._bad_run = self.unreadable + 1, self._bad_run + 1
                 if self._bad_run >= len(self.items):      # a whole pass of unreadable files
@@ -255,16 +270,7 @@ class ImageSource:
 
 
 def open_source(spec: SourceSpec, loop: bool = False, stop: Optional[threading.Event] = None, fps: float = 30.0):
-    """Open a parsed source; EdgecvError (naming what was tried) when it cannot be opened."""
+    """Open a parsed source with its SOURCES class; EdgecvError (naming what was tried) when it cannot."""
     if loop and spec.live:
-        raise EdgecvError(f"{spec.uri}: --loop only applies to files, folders and globs")
-    if spec.kind in ("folder", "glob"):
-        return ImageSource(spec, loop=loop, stop=stop, fps=fps)
-    src = VideoSource(spec, loop=loop, stop=stop)
-    if spec.kind == "video" and src.frame_count is None:
-        ok = src.cap.grab()
-        src.close()
-        if not ok:
-            raise EdgecvError(f"{spec.uri}: OpenCV opens it but decodes no frame{_hint(spec)}")
-        src = VideoSource(spec, loop=loop, stop=stop)
-    return src
+        raise EdgecvError(f"{redact(spec.uri)}: --loop only applies to files, folders and globs")
+    return SOURCES.load(spec.kind).open(spec, loop=loop, stop=stop, fps=fps)

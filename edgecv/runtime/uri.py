@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import parse_qsl, urlsplit
 
+from ..data.listing import IMAGE_EXTS  # noqa: F401  (one list of image types for training and the runtime)
 from ..errors import EdgecvError
+from ..registry import Registry
+from ..text import redact  # noqa: F401  (the one redaction of credentials in URIs, for messages and reports)
 
+SOURCES = Registry("source kind", flag="--source")   # kind -> the class that opens it (see register_sources)
+SINKS = Registry("output kind", flag="--output")     # kind -> the class that writes it
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-LIVE_KINDS = ("csi", "v4l2", "rtsp", "stream")
 # nvvidconv flip-method values, with jetson-inference's --input-flip names.
 FLIP_METHODS = {"none": 0, "counterclockwise": 1, "rotate-180": 2, "clockwise": 3, "horizontal": 4,
                 "upper-right-diagonal": 5, "vertical": 6, "upper-left-diagonal": 7}
@@ -45,7 +48,7 @@ class SourceSpec:
 
     @property
     def live(self) -> bool:
-        return self.kind in LIVE_KINDS
+        return bool(SOURCES.get(self.kind).live)
 
 
 @dataclass
@@ -95,31 +98,50 @@ def _query(uri: str) -> dict:
 
 
 def parse_source(uri: str) -> SourceSpec:
-    """A --source string -> SourceSpec; raises EdgecvError for an unknown scheme or a missing path."""
+    """A --source string -> SourceSpec; raises EdgecvError for an unknown scheme or a missing path.
+    A scheme goes to the SOURCES entry that lists it; a plain path is a device, glob, folder or file."""
     uri = str(uri).strip()
     if not uri:
         raise EdgecvError("empty --source; pass csi://0, /dev/video0, rtsp://..., a video, a folder or a glob")
     m = _SCHEME.match(uri)
     scheme = m.group(1).lower() if m else ""
-    q = _query(uri) if scheme else {}
-    if scheme == "csi":
-        rest = urlsplit(uri).netloc or urlsplit(uri).path.strip("/") or "0"
-        if not rest.isdigit():
-            raise EdgecvError(f"{uri}: the CSI sensor id must be a number, e.g. csi://0")
-        return SourceSpec("csi", uri, rest, **q)
-    if scheme == "v4l2":
-        dev = urlsplit(uri).path or "/dev/video0"
-        return SourceSpec("v4l2", uri, dev, **q)
-    if scheme in ("rtsp", "rtsps", "rtmp"):
-        return SourceSpec("rtsp", uri, uri, **{k: v for k, v in q.items() if k == "fps"})
-    if scheme in ("http", "https"):
-        return SourceSpec("stream", uri, uri)
     if scheme == "file":
         return _local(uri, urlsplit(uri).path)
-    if scheme:
-        raise EdgecvError(f"{uri}: unknown source scheme {scheme}://; use csi://, v4l2://, rtsp://, "
-                          "http://, a /dev/videoN device, a video file, an image folder or a glob")
-    return _local(uri, uri)
+    if not scheme:
+        return _local(uri, uri)
+    entry = SOURCES.first(schemes=scheme)
+    if entry is None:
+        schemes = ", ".join(f"{x}://" for e in SOURCES for x in e.info.get("schemes", ()))
+        raise EdgecvError(f"{redact(uri)}: unknown source scheme {scheme}://; use {schemes}, a /dev/videoN device, "
+                          "a video file, an image folder or a glob")
+    return entry.parse(uri, _query(uri))
+
+
+def _csi(uri: str, q: dict) -> SourceSpec:
+    rest = urlsplit(uri).netloc or urlsplit(uri).path.strip("/") or "0"
+    if not rest.isdigit():
+        raise EdgecvError(f"{uri}: the CSI sensor id must be a number, e.g. csi://0")
+    return SourceSpec("csi", uri, rest, **q)
+
+
+def register_sources():
+    """The built-in source kinds; a new kind is one class with open(spec, loop, stop, fps) and one entry."""
+    video, images = "edgecv.runtime.sources:VideoSource", "edgecv.runtime.sources:ImageSource"
+    camera = "; check the camera is connected and free (`ls /dev/video*`, `edgecv info`)"
+    SOURCES.register("csi", video, "Jetson CSI camera (csi://0)", schemes=("csi",), live=True, parse=_csi,
+                     hint=camera)
+    SOURCES.register("v4l2", video, "USB/V4L2 camera (/dev/video0, v4l2:///dev/video0)", schemes=("v4l2",),
+                     live=True, hint=camera,
+                     parse=lambda uri, q: SourceSpec("v4l2", uri, urlsplit(uri).path or "/dev/video0", **q))
+    SOURCES.register("rtsp", video, "RTSP/RTMP stream (rtsp://...)", schemes=("rtsp", "rtsps", "rtmp"), live=True,
+                     hint="; check the URL, the network and the camera's credentials",
+                     parse=lambda uri, q: SourceSpec("rtsp", uri, uri, **{k: v for k, v in q.items() if k == "fps"}))
+    SOURCES.register("stream", video, "HTTP(S) MJPEG/HLS stream", schemes=("http", "https"), live=True,
+                     hint="; check the URL and the network", parse=lambda uri, q: SourceSpec("stream", uri, uri))
+    SOURCES.register("video", video, "a video file", live=False,
+                     hint="; check it is a video OpenCV can decode (e.g. H.264 .mp4 or MJPG .avi)")
+    SOURCES.register("folder", images, "an image folder (class subfolders give ground truth)", live=False, hint="")
+    SOURCES.register("glob", images, "a glob of images ('imgs/*.jpg')", live=False, hint="")
 
 
 def _local(uri: str, path: str) -> SourceSpec:
@@ -140,31 +162,48 @@ def _local(uri: str, path: str) -> SourceSpec:
 
 
 def parse_output(uri: Optional[str]) -> OutputSpec:
-    """An --output string -> OutputSpec. http binds 127.0.0.1 unless the URI names a host."""
+    """An --output string -> OutputSpec, by the SINKS entry of its scheme (or a video file's
+    suffix). http binds 127.0.0.1 unless the URI names a host."""
     uri = (uri or "none").strip()
     if uri.lower() in ("none", "null", ""):
         return OutputSpec("none", "none")
     m = _SCHEME.match(uri)
     scheme = m.group(1).lower() if m else ""
-    if scheme == "display":
-        return OutputSpec("display", uri, urlsplit(uri).netloc or "0")
-    if scheme == "http":
-        parts = urlsplit(uri)
-        try:
-            port = parts.port if parts.port is not None else 8090
-        except ValueError:
-            raise EdgecvError(f"{uri}: bad port; use e.g. http://127.0.0.1:8090")
-        return OutputSpec("http", uri, parts.path or "/stream", host=parts.hostname or "127.0.0.1", port=port)
     if scheme == "file":
         uri, scheme = urlsplit(uri).path, ""
-    if scheme:
-        raise EdgecvError(f"{uri}: unknown output scheme {scheme}://; use display://0, out.mp4, "
+    entry = SINKS.first(schemes=scheme) if scheme else SINKS.first(suffixes=os.path.splitext(uri)[1].lower())
+    if entry is None and scheme:
+        raise EdgecvError(f"{redact(uri)}: unknown output scheme {scheme}://; use display://0, out.mp4, "
                           "http://127.0.0.1:8090 or none")
-    ext = os.path.splitext(uri)[1].lower()
-    if ext not in (".mp4", ".avi", ".mkv", ".mov"):
+    if entry is None:
         raise EdgecvError(f"{uri}: unknown output; a video file must end in .mp4, .avi, .mkv or .mov "
                           "(or use display://0, http://127.0.0.1:8090, none)")
-    return OutputSpec("video", uri, uri)
+    return entry.parse(uri)
+
+
+def _http(uri: str) -> OutputSpec:
+    parts = urlsplit(uri)
+    try:
+        port = parts.port if parts.port is not None else 8090
+    except ValueError:
+        raise EdgecvError(f"{uri}: bad port; use a port in 1..65535, e.g. http://127.0.0.1:8090")
+    return OutputSpec("http", uri, parts.path or "/stream", host=parts.hostname or "127.0.0.1", port=port)
+
+
+def register_sinks():
+    """The built-in outputs; a new one is one class with open(spec, fps, stop) and one entry."""
+    mod = "edgecv.runtime.sinks:"
+    SINKS.register("none", mod + "NullSink", "no output", parse=lambda uri: OutputSpec("none", "none"))
+    SINKS.register("display", mod + "DisplaySink", "a window (display://0)", schemes=("display",),
+                   parse=lambda uri: OutputSpec("display", uri, urlsplit(uri).netloc or "0"))
+    SINKS.register("video", mod + "VideoSink", "a video file with the overlay (out.mp4)",
+                   suffixes=(".mp4", ".avi", ".mkv", ".mov"), parse=lambda uri: OutputSpec("video", uri, uri))
+    SINKS.register("http", mod + "MjpegSink", "MJPEG over HTTP (http://127.0.0.1:8090, at /stream)",
+                   schemes=("http",), parse=_http)
+
+
+register_sources()
+register_sinks()
 
 
 def csi_pipeline(sensor_id=0, width=None, height=None, fps=None, flip=0) -> str:

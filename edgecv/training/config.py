@@ -4,195 +4,138 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional
 
+from ..config import build, load, option, parse_size, save, to_dict
 from ..data.augment import AugmentConfig
 from ..errors import EdgecvError
+from .lr_find import parse_lr
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("constant", "step", "piecewise", "exponential", "polynomial", "inverse_time", "cosine")
-LOSSES = {"classify": ("ce",), "binary": ("bce",), "regress": ("mse", "l1", "huber")}
+SCHEDULES = ("constant", "step", "piecewise", "exponential", "polynomial", "inverse_time", "cosine", "onecycle")
+LOSSES = {"classify": ("ce", "kl"), "binary": ("bce",), "regress": ("mse", "l1", "huber", "poisson")}
 MONITORS = ("val_loss", "val_accuracy", "val_rmse_px", "train_loss")
+
+
+FREEZE = ("none", "head", "layer4", "layer3", "layer2")
+AUTO_ON_OFF = ("auto", "on", "off")
 
 
 @dataclass
 class TrainConfig:
-    data: str = ""
-    task: str = "classify"
-    split: str = "0.8,0.1,0.1"
-    seed: int = 0
-    deterministic: bool = False
-    model: str = "resnet18"
-    imgsz: int = 224
-    resize: str = "stretch"
-    pretrained: str = "imagenet"
-    weights: Optional[str] = None
-    freeze: str = "none"
-    backbone_lr_mult: float = 0.1
-    dropout: float = 0.0
-    epochs: int = 10
-    batch: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4       # L2
-    l1: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    step_size: int = 10              # step: decay every N epochs
-    milestones: str = ""             # piecewise: "30,60" epochs
-    gamma: float = 0.1               # step/piecewise/exponential/inverse_time factor
-    power: float = 1.0               # polynomial
-    loss: str = ""                   # '' = the task's default
-    label_smoothing: float = 0.0
-    grad_clip: float = 0.0
-    monitor: str = "val_loss"
-    patience: int = 0                # early stopping; 0 = off
-    min_delta: float = 0.0
-    device: str = "auto"
-    amp: str = "auto"                # auto | bf16 | fp16 | off (CUDA only)
-    channels_last: str = "auto"
-    compile: bool = False
-    workers: int = 0
-    gpu_preprocess: str = "auto"     # auto (on with CUDA) | on | off: uint8 batches normalised/augmented on the device
-    gpu_decode: bool = False         # decode JPEGs with nvJPEG for the cache (pixels may differ from PIL by ~1 level)
-    sync_bn: bool = False            # SyncBatchNorm across torchrun ranks
-    cache_features: str = "auto"     # frozen backbone, no augmentation -> train the head on cached features
-    tensorboard: bool = True
-    progress: bool = True
-    out: str = ""
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    data: str = option("", "dataset folder (class folders, {train,val,test}/ or labels.csv)", group="data")
+    task: str = option("classify", "classify (softmax), binary (one logit) or regress (K outputs)",
+                       choices=tuple(LOSSES), group="data")
+    split: str = option("0.8,0.1,0.1", "train,val,test fractions of a flat dataset", group="data")
+    seed: int = option(0, "seed of the split, initialisation and augmentation", low=0, group="data")
+    deterministic: bool = option(False, "deterministic kernels (bit-repeatable runs, slower)", group="data")
+    model: str = option("resnet18", "architecture (see edgecv.models.registry)", group="model")
+    imgsz: object = option(224, "network input size: N or H,W", parse=parse_size, metavar="N|H,W", group="model")
+    resize: str = option("stretch", "stretch the whole image, or center_crop (regression needs stretch)",
+                         choices=("stretch", "center_crop"), group="model")
+    pretrained: str = option("imagenet", "imagenet (torchvision weights API) or none", choices=("imagenet", "none"),
+                             group="model")
+    weights: Optional[str] = option(None, "start from FILE: a torchvision state dict or an edgecv checkpoint "
+                                    "(may add classes)", metavar="FILE", group="model")
+    freeze: str = option("none", "train only the head, or from that stage on", choices=FREEZE, group="model")
+    backbone_lr_mult: float = option(0.1, "lr multiplier of unfrozen backbone layers when fine-tuning", gt=0,
+                                     group="model")
+    dropout: float = option(0.0, "dropout before the head", low=0, lt=1, group="model")
+    epochs: int = option(10, "training epochs", low=1, group="optimisation")
+    batch: int = option(32, "batch size per process (under torchrun the global batch is batch x processes)",
+                        low=1, group="optimisation")
+    lr: float = option(1e-3, "peak learning rate, or auto: an LR range test picks it (the value found goes "
+                       "into config.yaml; curve in lr_find.png)", gt=0, parse=parse_lr, group="optimisation")
+    optimizer: str = option("adamw", "optimizer", choices=OPTIMIZERS, group="optimisation")
+    momentum: float = option(0.9, "SGD momentum / RMSprop momentum", low=0, lt=1, group="optimisation")
+    nesterov: bool = option(False, "Nesterov momentum (sgd)", group="optimisation")
+    weight_decay: float = option(0.05, "L2 regularisation (decoupled for adamw)", low=0, group="optimisation")
+    l1: float = option(0.0, "L1 penalty on the weights", low=0, group="optimisation")
+    schedule: str = option("onecycle", "learning-rate schedule (onecycle: warm-up to lr over the first quarter, "
+                           "cosine down to ~0; no --warmup-epochs needed)", choices=SCHEDULES, group="optimisation")
+    warmup_epochs: float = option(0.0, "linear warm-up epochs", low=0, group="optimisation")
+    step_size: int = option(10, "step schedule: decay every N epochs", low=1, group="optimisation")
+    milestones: str = option("", "piecewise schedule: epochs like 30,60", group="optimisation")
+    gamma: float = option(0.1, "decay factor of step/piecewise/exponential/inverse_time", gt=0, group="optimisation")
+    power: float = option(1.0, "polynomial schedule power", low=0, group="optimisation")
+    loss: str = option("", "loss; empty = the task's default (ce, bce, mse)",
+                       choices=("",) + tuple(sorted({x for v in LOSSES.values() for x in v})), group="optimisation")
+    label_smoothing: float = option(0.0, "label smoothing (classify)", low=0, lt=1, group="optimisation")
+    teacher: Optional[str] = option(None, "knowledge distillation from this checkpoint (e.g. a ResNet-50 run on "
+                                    "the same classes)", metavar="FILE", group="optimisation")
+    distill_alpha: float = option(0.5, "weight of the distillation term (the task loss gets 1 - alpha)",
+                                  low=0, high=1, group="optimisation")
+    distill_temperature: float = option(4.0, "softmax temperature of teacher and student", gt=0,
+                                        group="optimisation")
+    grad_clip: float = option(0.0, "clip the gradient norm (0 = off)", low=0, group="optimisation")
+    monitor: str = option("val_loss", "metric that picks best.pt", choices=MONITORS, group="checkpoints")
+    patience: int = option(0, "early stopping patience in epochs (0 = off)", low=0, group="checkpoints")
+    min_delta: float = option(0.0, "smallest improvement that counts for early stopping", low=0, group="checkpoints")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", group="hardware")
+    amp: str = option("auto", "mixed precision on CUDA", choices=("auto", "bf16", "fp16", "off"), group="hardware")
+    channels_last: str = option("auto", "channels_last memory format", choices=AUTO_ON_OFF, group="hardware")
+    compile: bool = option(False, "torch.compile the model", group="hardware")
+    workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, group="hardware")
+    gpu_preprocess: str = option("auto", "normalise (and augment) uint8 batches on the device; auto = on with CUDA",
+                                 choices=AUTO_ON_OFF, group="hardware")
+    gpu_decode: bool = option(False, "decode JPEG files with nvJPEG on the GPU when building the image cache",
+                              group="hardware")
+    sync_bn: bool = option(False, "BatchNorm statistics over the global batch of all torchrun processes",
+                           group="hardware")
+    cache_features: str = option("auto", "frozen backbone without augmentation: train the head on cached features",
+                                 choices=AUTO_ON_OFF, group="hardware")
+    tensorboard: bool = option(True, "write TensorBoard logs", group="checkpoints")
+    progress: bool = option(True, "progress bars (on a terminal only)", group="checkpoints")
+    out: str = option("", "run folder (default runs/exp, runs/exp2, ...)", metavar="DIR", group="checkpoints")
+    augment: AugmentConfig = option(nested=True, factory=AugmentConfig, group="augmentation")
 
     def validate(self) -> "TrainConfig":
+        """Rules between options (each option's own range is checked where it is declared)."""
         err = lambda msg: EdgecvError(f"config: {msg}")  # noqa: E731
-        if self.task not in LOSSES:
-            raise err(f"task {self.task!r}: choose classify, binary or regress")
-        for name in ("epochs", "batch", "imgsz"):
-            if int(getattr(self, name)) <= 0:
-                raise err(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise err(f"lr must be > 0, got {self.lr}")
-        if self.optimizer not in OPTIMIZERS:
-            raise err(f"optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise err(f"schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         self.loss = self.loss or LOSSES[self.task][0]
         if self.loss not in LOSSES[self.task]:
-            raise err(f"loss {self.loss!r} does not fit task {self.task}; use {', '.join(LOSSES[self.task])}")
-        if self.monitor not in MONITORS:
-            raise err(f"monitor {self.monitor!r}: choose one of {', '.join(MONITORS)}")
+            raise err(f"--loss {self.loss}: does not fit --task {self.task}; use {', '.join(LOSSES[self.task])}")
         if self.task == "regress" and self.resize != "stretch":
-            raise err("regression needs resize: stretch (pixel targets must map linearly)")
-        if self.weights and self.pretrained not in ("none", "imagenet"):
-            raise err(f"pretrained {self.pretrained!r}: use imagenet or none")
+            raise err("--task regress needs --resize stretch (pixel targets must map linearly)")
+        if self.teacher and self.task == "regress":
+            raise err("--teacher distils class probabilities; it needs --task classify or binary")
         if self.weights:
             self.pretrained = "none"   # --weights replaces the pretrained weights
-        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1 or self.weight_decay < 0 or self.l1 < 0:
-            raise err("dropout and label_smoothing must be in [0, 1); weight_decay and l1 >= 0")
-        if self.warmup_epochs < 0 or self.grad_clip < 0 or self.patience < 0:
-            raise err("warmup_epochs, grad_clip and patience must be >= 0")
-        if self.gpu_preprocess not in ("auto", "on", "off"):
-            raise err(f"gpu_preprocess {self.gpu_preprocess!r}: choose auto, on or off")
-        self.check_ranges(err)
-        return self
-
-    def check_ranges(self, err):
-        """Values the libraries below would reject with a traceback (or silently misuse)."""
-        for name, ok, rule in (("imgsz", self.imgsz >= 8, ">= 8"), ("workers", self.workers >= 0, ">= 0 (0 = no "
-                               "worker processes)"), ("seed", self.seed >= 0, ">= 0"), ("momentum", self.momentum >= 0,
-                               ">= 0"), ("gamma", self.gamma > 0, "> 0"), ("power", self.power >= 0, ">= 0"),
-                               ("step_size", self.step_size >= 1, ">= 1 (epochs)")):
-            if not ok:
-                raise err(f"{name} must be {rule}, got {getattr(self, name)}")
+        for part in str(self.split).split(","):
+            if not _finite_fraction(part):
+                raise err(f"--split {self.split}: give train,val,test fractions like 0.8,0.1,0.1")
         try:
             [float(m) for m in str(self.milestones or "").split(",") if m.strip()]
         except ValueError:
-            raise err(f"milestones {self.milestones!r}: give epochs like 30,60")
-        if self.cache_features not in ("auto", "on", "off"):
-            raise err(f"cache_features {self.cache_features!r}: choose auto, on or off")
+            raise err(f"--milestones {self.milestones}: give epochs like 30,60")
         if self.cache_features == "on" and self.freeze != "head":
             raise err("--cache-features on needs --freeze head (features of a trained backbone change)")
         if self.cache_features == "on" and self.augment.active:
             raise err("--cache-features on trains on features computed once, so augmentation cannot apply; "
                       "add --no-augment (or use --cache-features auto)")
+        return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_dict(self)
+
+
+def _finite_fraction(s: str) -> bool:
+    try:
+        return 0 <= float(s) <= 1
+    except ValueError:
+        return False
 
 
 def from_dict(d: dict, source: str = "config") -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise EdgecvError(f"{source}: unknown option(s) {', '.join(unknown)}; see `edgecv train --help`")
-    d = dict(d)
-    aug = d.pop("augment", None)
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    d = {k: _typed(k, v, defaults[k], source) for k, v in d.items()}
-    try:
-        cfg = TrainConfig(**d)
-        if isinstance(aug, dict):
-            cfg.augment = AugmentConfig(**aug)
-        elif aug is False:
-            cfg.augment = AugmentConfig(enabled=False)
-    except (TypeError, ValueError) as e:
-        raise EdgecvError(f"{source}: {e}")
-    return cfg
-
-
-def _typed(name: str, value, default, source: str):
-    """A YAML value as the option's type ('3' -> 3, 2 -> 2.0); a list or a 2.5 for an int is an error."""
-    kind = type(default)
-    if default is None or value is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    numbers = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    if kind is str and isinstance(value, (list, tuple)) and all(map(numbers, value)):
-        return ",".join(map(str, value))   # split: [0.8, 0.1, 0.1], milestones: [30, 60]
-    if kind is not bool and (numbers(value) or isinstance(value, str)):
-        try:
-            if kind is not int or float(value).is_integer():
-                return kind(float(value)) if kind is int else kind(value)
-        except ValueError:
-            pass
-    what = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a string")
-    raise EdgecvError(f"{source}: {name} must be {what}, got {value!r}")
+    """A validated TrainConfig from a plain dict (YAML, the Python API, a checkpoint's config)."""
+    return build(TrainConfig, d, source)
 
 
 def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
-    """YAML file (if any) then overrides (keys set to None are ignored), validated."""
-    import yaml
-
-    d = {}
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise EdgecvError(f"{p}: config file not found")
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise EdgecvError(f"{p}: not valid YAML ({str(e).splitlines()[0]})")
-        if not isinstance(d, dict):
-            raise EdgecvError(f"{p}: expected a mapping of option: value")
-    aug = dict(d.get("augment") or {}) if isinstance(d.get("augment"), dict) else d.get("augment")
-    for k, v in (overrides or {}).items():
-        if v is None:
-            continue
-        if k.startswith("augment."):
-            aug = aug if isinstance(aug, dict) else {}
-            aug[k.split(".", 1)[1]] = v
-        else:
-            d[k] = v
-    if aug is not None:
-        d["augment"] = aug
-    return from_dict(d, str(path or "options")).validate()
+    """YAML file (if any) then overrides ('name' or 'augment.name'; None is ignored), validated."""
+    return load(TrainConfig, path, overrides)
 
 
 def save_config(cfg: TrainConfig, path):
-    import yaml
-
-    from ..fileio import write_text
-
-    write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    save(cfg, path)

@@ -88,6 +88,12 @@ def shuffle_seed(seed: int, epoch: int) -> int:
     return seed * 1000003 + epoch
 
 
+def drop_lone_last(n: int, batch: int, shuffle: bool = True, sampler=None) -> bool:
+    """Drop a training epoch's last batch when it would hold a single image: BatchNorm cannot
+    normalise one sample (a ValueError on small inputs); the shuffle puts it in another batch next epoch."""
+    return bool(shuffle and sampler is None and n > batch and n % batch == 1)
+
+
 def make_loader(ds, batch: int, shuffle: bool, seed: int, workers: int = 0, sampler=None,
                 pin_memory: bool = False):
     import torch
@@ -96,4 +102,5 @@ def make_loader(ds, batch: int, shuffle: bool, seed: int, workers: int = 0, samp
     g.manual_seed(seed)
     return torch.utils.data.DataLoader(
         ds, batch_size=batch, shuffle=shuffle and sampler is None, sampler=sampler, generator=g,
-        num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0, drop_last=False)
+        num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+        drop_last=drop_lone_last(len(ds), batch, shuffle, sampler))

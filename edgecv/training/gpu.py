@@ -34,10 +34,10 @@ from typing import List, Optional
 import numpy as np
 
 from ..data.augment import AugmentConfig, draw_params, move_points
-from ..data.images import UnreadableImage, read_rgb
+from ..data.images import UnreadableImage, exif_turned, read_rgb
 from ..errors import EdgecvError
 from ..spec import PreprocessSpec, resize_uint8
-from .data import ImageCache, targets_of
+from .data import ImageCache, drop_lone_last, targets_of
 
 RESIDENT_FRACTION = 0.25   # the uint8 cache lives on the GPU if it takes under this share of free memory
 JPEG_EXTS = (".jpg", ".jpeg")
@@ -127,7 +127,8 @@ class DeviceLoader:
         self.generator = torch.Generator()
         self.generator.manual_seed(seed)
         self.index = torch.utils.data.DataLoader(range(n), batch_size=batch, shuffle=shuffle and sampler is None,
-                                                 sampler=sampler, generator=self.generator)
+                                                 sampler=sampler, generator=self.generator,
+                                                 drop_last=drop_lone_last(n, batch, shuffle, sampler))
         self.sampler, self.dataset = self.index.sampler, _Samples(self, n)
         self.targets_np = targets_of(cache, meta)
         images = torch.from_numpy(cache.images)
@@ -244,7 +245,7 @@ def _decode_chunk(chunk, spec, device):
 
     jpeg, data = [], []
     for i, (path, _) in enumerate(chunk):
-        if Path(path).suffix.lower() in JPEG_EXTS:
+        if Path(path).suffix.lower() in JPEG_EXTS and not exif_turned(path):   # turned: read_rgb's rule
             try:
                 data.append(tio.read_file(str(path)))
                 jpeg.append(i)
@@ -279,7 +280,7 @@ def _decode_one(data, device):
 
 def decoded_cache(items, spec, device: str = "auto", log=print) -> DecodedCache:
     """The cache for `--gpu-decode`: needs the CUDA device the run trains on."""
-    from .steps import pick_device
+    from ..models.device import pick_device
 
     dev = pick_device(device)
     if dev.type != "cuda":

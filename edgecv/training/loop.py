@@ -16,30 +16,38 @@ from typing import List, Optional
 from ..data.datasets import describe_targets, load_dataset
 from ..data.images import warn_unreadable
 from ..errors import EdgecvError
+from ..fileio import RunLock, check_output
 from ..meta import ModelMeta
 from ..spec import PreprocessSpec
 from . import callbacks as cb
+from ..config import size_hw
 from .config import TrainConfig, load_config, save_config
 from .data import ImageCache, make_loader, make_torch_dataset
+from .guards import check_resumable, nan_error, no_val_policy, nonfinite_tensor, preflight, remove_failed_run
 from .steps import Steps
 
 
 def next_run_dir(out: str) -> Path:
-    """runs/exp, then runs/exp2, runs/exp3 ... for the default; an explicit --out must be new or empty."""
+    """runs/exp, then runs/exp2, runs/exp3 ... for the default; an explicit --out must not hold
+    another run's last.pt or best.pt, and must be writable (checked before any data is decoded)."""
     if out:
         p = Path(out)
-        if (p / "last.pt").exists():
-            raise EdgecvError(f"{p}: already holds a run; continue it with --resume {p} or pick another --out")
-        return p
+        held = next((n for n in ("last.pt", "best.pt") if (p / n).exists()), None)
+        if held:
+            raise EdgecvError(f"{p}: already holds a run ({held}); continue it with --resume {p} or pick "
+                              "another --out")
+        return check_output(p, flag="--out", folder=True)
     base, i = Path("runs") / "exp", 2
     p = base
     while p.exists():
         p, i = base.with_name(f"exp{i}"), i + 1
-    return p
+    return check_output(p, flag="--out", folder=True)
 
 
 class Trainer:
     """Owns the model, data, optimizer and callbacks of one run. rank 0 alone writes files."""
+
+    split_from: Optional[Path] = None   # a split.json to reuse (`edgecv prune` fine-tunes on its run's split)
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, callbacks=(), log=print, resume: bool = False):
         self.cfg, self.run_dir, self.log, self.resume = cfg, Path(run_dir), log, resume
@@ -55,9 +63,9 @@ class Trainer:
     # --- set-up -----------------------------------------------------------------------------
     def setup_data(self):
         cfg = self.cfg
-        split_file = self.run_dir / "split.json" if self.resume else None
+        split_file = self.run_dir / "split.json" if self.resume else self.split_from
         self.dataset = ds = load_dataset(cfg.data, cfg.task, cfg.split, cfg.seed, split_file)
-        spec = PreprocessSpec(imgsz=(cfg.imgsz, cfg.imgsz), resize=cfg.resize)
+        spec = PreprocessSpec(imgsz=size_hw(cfg.imgsz), resize=cfg.resize)
         self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=describe_targets(ds) if cfg.task == "regress" else [],
                               preprocess=spec, arch=cfg.model, extra={"dropout": cfg.dropout})
         t0 = time.perf_counter()
@@ -66,6 +74,8 @@ class Trainer:
         warn_unreadable(bad, self.log)
         if not len(self.caches["train"].images):
             raise EdgecvError(f"{cfg.data}: no readable training images")
+        if not len(self.caches["val"].images):
+            no_val_policy(self)
         self.log(f"data: {ds.root} ({ds.layout}) train {len(self.caches['train'].images)}, "
                  f"val {len(self.caches['val'].images)}, test {len(ds.items('test'))} images; "
                  f"{len(ds.classes) or len(ds.target_names)} {'classes' if ds.classes else 'targets'}; "
@@ -112,6 +122,8 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.setup_data()
+        auto_lr = cfg.lr == "auto"
+        cfg.lr = 1e-3 if auto_lr else cfg.lr        # a placeholder until the range test picks it
         self.steps = Steps(cfg, self.meta, self.caches, self.log)
         self.steps.build(self.resume_state())
         self.prepare_model()
@@ -119,6 +131,10 @@ class Trainer:
             self.loaders()
         else:
             self.train_loader = self.val_loader = None
+        if auto_lr:
+            from .lr_find import auto_lr as find_lr
+
+            find_lr(self)
         if self.is_main:
             save_config(cfg, self.run_dir / "config.yaml")
         for c in self.callbacks:
@@ -129,10 +145,10 @@ class Trainer:
             torch.manual_seed(cfg.seed * 100003 + epoch)
             t0 = time.perf_counter()
             train_loss = self.steps.train_epoch(self, epoch)
-            if not math.isfinite(train_loss):
-                self.nan_stop(epoch)
+            self.nan_stop(epoch, train_loss)
             metrics = {"train_loss": train_loss, **self.validate(),
                        "lr": self.steps.lr(), "epoch_s": round(time.perf_counter() - t0, 3)}
+            self.nan_stop(epoch, metrics.get("val_loss", 0.0), "the validation loss")
             self.log("epoch {}/{}: {}".format(epoch + 1, cfg.epochs, "  ".join(
                 f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))))
             for c in self.callbacks:
@@ -147,10 +163,14 @@ class Trainer:
                  f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
         return self.run_dir
 
-    def nan_stop(self, epoch):
-        keep = "last.pt (the last good epoch) is kept" if (self.run_dir / "last.pt").exists() else "no checkpoint was written"
-        raise EdgecvError(f"loss became NaN/inf in epoch {epoch + 1}; the learning rate ({self.cfg.lr}) is likely "
-                          f"too high or the data has bad values; lower --lr or add --grad-clip 1.0 ({keep})")
+    def nan_stop(self, epoch, loss: float, what: str = "the training loss"):
+        """Stop before a NaN/inf loss or NaN weights reach last.pt or best.pt (targets are checked
+        finite and in range at load, so divergence here is the optimiser's: the learning rate)."""
+        if not math.isfinite(loss):
+            raise nan_error(self, epoch, what)
+        bad = nonfinite_tensor(self.steps.model)
+        if bad:
+            raise nan_error(self, epoch, f"the weights ({bad})")
 
     def resume_state(self) -> Optional[dict]:
         if not self.resume:
@@ -158,6 +178,7 @@ class Trainer:
         from ..models.checkpoint import load_checkpoint
 
         state = load_checkpoint(self.run_dir / "last.pt")
+        check_resumable(state, self.run_dir / "last.pt", self.meta)
         self.start_epoch = int(state["epoch"]) + 1
         self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", -1))
         self.history = list(state.get("history", []))
@@ -193,6 +214,7 @@ def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer
         cfg = load_config(config, options)
         if not cfg.data:
             raise EdgecvError("no data folder; pass --data DIR (class folders or labels.csv)")
+    preflight(cfg, bool(resume))   # --model, --weights, ImageNet weights: before any data is decoded
     from .distributed import launch_env
 
     if launch_env() is not None:
@@ -200,5 +222,12 @@ def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer
 
         return train_distributed(cfg, callbacks, resume, log, trainer_cls)
     run_dir = Path(resume) if resume else next_run_dir(cfg.out)
-    trainer = trainer_cls(cfg, run_dir, callbacks, log, resume=bool(resume))
-    return trainer.fit()
+    existed = run_dir.exists()
+    with RunLock(run_dir, "edgecv train", flag="--resume" if resume else "--out"):   # one writer per run folder
+        try:
+            trainer = trainer_cls(cfg, run_dir, callbacks, log, resume=bool(resume))
+            return trainer.fit()
+        except BaseException:
+            if not resume:
+                remove_failed_run(run_dir, existed)   # failed before its first checkpoint: leave nothing
+            raise

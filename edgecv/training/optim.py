@@ -37,11 +37,23 @@ def lr_factor(cfg: TrainConfig, epoch: float) -> float:
         "polynomial": lambda: max(0.0, 1 - e / total) ** cfg.power,
         "inverse_time": lambda: 1.0 / (1.0 + cfg.gamma * e),
         "cosine": lambda: 0.5 * (1 + math.cos(math.pi * min(e, total) / total)),
+        "onecycle": lambda: onecycle(min(e, total) / total),
     }
     f = factors[cfg.schedule]()
     if cfg.warmup_epochs > 0 and e < cfg.warmup_epochs:
         f *= max(e / cfg.warmup_epochs, 1e-3)
     return f
+
+
+def onecycle(t: float, pct_start: float = 0.25, div: float = 25.0, final_div: float = 1e4) -> float:
+    """Smith's one-cycle curve at progress t in [0, 1], as torch.optim.lr_scheduler.OneCycleLR
+    (cosine annealing): lr/div rises to lr over the first pct_start, then falls to lr/(div*final_div).
+    Its built-in warm-up is why `schedule: onecycle` needs no --warmup-epochs."""
+    lo, end = 1.0 / div, 1.0 / (div * final_div)
+    cos = lambda a, b, x: b + (a - b) * 0.5 * (1 + math.cos(math.pi * x))  # noqa: E731  a at x=0, b at x=1
+    if t < pct_start:
+        return cos(lo, 1.0, t / pct_start)
+    return cos(1.0, end, (t - pct_start) / (1 - pct_start))
 
 
 def build_scheduler(cfg: TrainConfig, optimizer, steps_per_epoch: int):

@@ -13,21 +13,10 @@ import numpy as np
 from ..errors import EdgecvError
 from ..metrics import accuracy, mae, point_rmse
 from .config import TrainConfig
-from .data import make_loader, shuffle_seed, targets_of
+from .data import drop_lone_last, make_loader, shuffle_seed, targets_of
+from .losses import Distiller, prepare_targets, task_loss
 from .optim import build_optimizer, build_scheduler, l1_penalty
-
-
-def pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EdgecvError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise EdgecvError(f"--device {name}: unknown device; use auto, cpu, cuda or cuda:N") from None
+from ..models.device import pick_device
 
 
 class Steps:
@@ -36,14 +25,18 @@ class Steps:
         self.device = pick_device(cfg.device)
         self.ddp = None  # DistributedDataParallel around what trains, set by the distributed trainer
         self.feature_mode = cfg.cache_features == "on" or (
-            cfg.cache_features == "auto" and cfg.freeze == "head" and not cfg.augment.active)
+            cfg.cache_features == "auto" and cfg.freeze == "head" and not cfg.augment.active and not cfg.teacher)
         if self.feature_mode and cfg.freeze != "head":
             raise EdgecvError("--cache-features on needs --freeze head (features of a trained backbone change)")
+        if self.feature_mode and cfg.teacher:
+            raise EdgecvError("--teacher needs the images, not cached features; use --cache-features auto or off")
+        prepare_targets(cfg, meta, caches)   # --loss poisson: raw counts, log-rate outputs
 
     def build(self, resume: Optional[dict]):
         import torch
 
         from ..models import build_model, freeze, load_weights, param_groups
+        from ..models.pruned import pruned_channels
         from ..models.registry import head_module
 
         cfg = self.cfg
@@ -53,7 +46,12 @@ class Steps:
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick the fastest kernels
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout)
+        pruned = pruned_channels(cfg.weights) if cfg.weights else {}   # an `edgecv prune` checkpoint keeps its widths
+        self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout, pruned=pruned)
+        if pruned:
+            self.meta.extra["pruned"] = pruned
+        self.distill = Distiller(cfg.teacher, self.meta, cfg.distill_alpha, cfg.distill_temperature, self.device,
+                                 self.log) if cfg.teacher else None
         if cfg.weights and resume is None:
             load_weights(self.model, cfg.weights, self.meta.classes, self.log)
         self.counts = freeze(self.model, cfg.model, cfg.freeze)
@@ -84,6 +82,8 @@ class Steps:
 
         n = len(self.caches["train"].images)
         world = 1 if self.feature_mode else world_size()   # global steps: batch x world per step
+        if world == 1 and drop_lone_last(n, self.cfg.batch):
+            return n // self.cfg.batch
         return -(-n // (self.cfg.batch * world))
 
     def describe(self) -> str:
@@ -103,6 +103,8 @@ class Steps:
         import torch.nn.functional as F
 
         cfg = self.cfg
+        if cfg.loss in ("poisson", "kl"):
+            return task_loss(cfg.loss, out, y, cfg.label_smoothing)
         if self.meta.task == "classify":
             return F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
         if self.meta.task == "binary":
@@ -163,8 +165,11 @@ class Steps:
 
         x, y = self.to_device(x, y)
         with self.autocast():
-            out = net(x)
-            loss = self.loss_fn(out.float(), y) + l1_penalty(self.model, self.cfg.l1)
+            out = forward_train(net, x)
+            loss = self.loss_fn(out.float(), y)
+            if self.distill is not None:   # --teacher: blend in the KL to its softened logits on this batch
+                loss = self.distill(loss, out.float(), x)
+            loss = loss + l1_penalty(self.model, self.cfg.l1)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
@@ -202,7 +207,7 @@ class Steps:
             return {"val_accuracy": accuracy(y[:, 0].astype(int), (out[:, 0] > 0).astype(int))}
         w, h = cache.sizes[:, :1], cache.sizes[:, 1:]
         pred = self.meta.denormalize_targets(out, w, h)
-        true = self.meta.denormalize_targets(y, w, h)
+        true = np.array([t for _, t in cache.items], np.float32).reshape(pred.shape)   # the labels, in pixels/units
         coords = [i for i, t in enumerate(self.meta.targets) if t["kind"] in ("x", "y")]
         res = {"val_mae": float(np.mean(mae(true, pred)))}
         if coords:
@@ -229,6 +234,18 @@ class Steps:
         self.feature_loaders = [
             make_loader(torch.utils.data.TensorDataset(feats[s], torch.as_tensor(targets_of(self.caches[s], self.meta))),
                         self.cfg.batch, s == "train", self.cfg.seed) for s in ("train", "val")]
+
+
+def forward_train(net, x):
+    """net(x) in train mode; BatchNorm's ValueError on a batch of one (only possible when the
+    whole training set is one image: a lone last batch is dropped) becomes one line."""
+    try:
+        return net(x)
+    except ValueError as e:
+        if "Expected more than 1 value per channel" not in str(e):
+            raise
+        raise EdgecvError(f"a training batch of {len(x)} image cannot train BatchNorm at this input size; "
+                          "use --batch 2 or more with at least 2 training images, or a larger --imgsz") from None
 
 
 def make_torch_dataset_eval(cache, meta):

@@ -30,7 +30,7 @@ def test_bench_rejects_unknown_formats(run_copy, capsys):
 
 
 def test_demo_runs_end_to_end_small(tmp_path):
-    from edgecv.benchmark.demo import demo
+    from edgecv.workflows.demo import demo
 
     out = demo(tmp_path / "demo", epochs=1, per_class=6, n_ball=24, iters=2, log=lambda *a: None)
     summary = json.loads((out / "summary.json").read_text())

@@ -72,29 +72,36 @@ def colour_model(tmp_path_factory) -> Path:
     return path
 
 
-def serve_args(source, **kw) -> argparse.Namespace:
-    """The parsed options of `edgecv serve`, from the real parser (so its defaults are tested)."""
-    from edgecv.cli import build_parser
+def serve_module():
+    """The module of `edgecv serve` (its add_arguments, build and main)."""
+    import importlib
 
-    argv = ["serve", "--source", str(source), "--port", "0"]
+    return importlib.import_module("edgecv.commands.serve")
+
+
+def serve_args(source, **kw) -> argparse.Namespace:
+    """The parsed options of `edgecv serve`, from the command's real parser (so its defaults are tested)."""
+    argv = ["--source", str(source), "--port", "0"]
     for k, v in kw.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
-    return build_parser().parse_args(argv)
+    p = argparse.ArgumentParser(prog="edgecv serve")
+    serve_module().add_arguments(p)
+    return p.parse_args(argv)
 
 
 @pytest.fixture
 def server(tmp_path):
     """server(source, out=..., task=..., classes=..., model=..., token=...) -> a running Server."""
     from edgecv.collect.app import Server
-    from edgecv.collect.serve import build
 
+    mod = serve_module()
     started = []
 
     def start(source, **kw):
         kw.setdefault("runs", tmp_path / "runs")
-        args = serve_args(source, **kw)
-        state = build(args)
-        srv = Server(state, args.host, args.port)
+        cfg = mod.config(serve_args(source, **kw))
+        state = mod.build(cfg)
+        srv = Server(state, cfg.host, cfg.port)
         state.live.start()
         started.append(srv.start())
         wait_frame(srv)

@@ -59,7 +59,7 @@ def browser():
 
 def main(dest: str = str(HERE.parents[1] / "docs" / "serve.png")) -> int:
     from edgecv.collect.app import Server
-    from edgecv.collect.serve import build
+    from edgecv.commands.serve import build, config
 
     dest = str(Path(dest).resolve())
     os.chdir(tempfile.mkdtemp(prefix="edgecv-shot-"))    # short relative paths on the page
@@ -67,8 +67,9 @@ def main(dest: str = str(HERE.parents[1] / "docs" / "serve.png")) -> int:
     collect(Path("data"))
     args = conftest.serve_args("camera.avi", out="data", classes="red,green,blue", runs="runs",
                                threads=1)     # a shared 2-core CI box: one inference thread is faster
-    state = build(args)
-    srv = Server(state, args.host, args.port)
+    cfg = config(args)
+    state = build(cfg)
+    srv = Server(state, cfg.host, cfg.port)
     state.live.start()
     srv.start()
     d = browser()

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from edgecv.collect.cli import action, key_map
+from edgecv.collect.desktop import action, key_map
 from edgecv.collect.collector import Collector, parse_classes
 from edgecv.errors import EdgecvError
 

@@ -20,8 +20,11 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def call(srv, method, path, body=None, headers=None):
+    """A request as the page sends it: POSTs carry the server's CSRF token (tests/reliability/
+    test_serve_security.py checks what happens without it)."""
     import httpx
 
+    headers = {"X-Edgecv-CSRF": srv.state.csrf, **(headers or {})}
     r = httpx.request(method, srv.url + path, json=body, headers=headers, timeout=10)
     return r.status_code, r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
 
@@ -92,8 +95,9 @@ def test_token_is_required_everywhere(server, clip, tmp_path):
         assert code == 401, (method, path, code)
         assert "token required" in j["detail"]
     assert call(srv, "GET", "/status?token=wrong")[0] == 401
-    assert call(srv, "GET", "/docs")[0] == 404 and call(srv, "GET", "/openapi.json")[0] == 404  # no open docs
-    assert not (tmp_path / "d").exists()
+    assert call(srv, "GET", "/docs")[0] == 401                  # unknown paths are behind the token too
+    assert call(srv, "GET", "/docs?token=s3cret")[0] == 404 and call(srv, "GET", "/openapi.json?token=s3cret")[0] == 404
+    assert not list((tmp_path / "d").rglob("*.jpg"))           # nothing was saved
     assert call(srv, "GET", "/status?token=s3cret")[0] == 200
     assert call(srv, "GET", "/status", headers={"X-Edgecv-Token": "s3cret"})[0] == 200
     code, j = call(srv, "POST", "/collect/class", {"class": "a"}, headers={"Authorization": "Bearer s3cret"})
@@ -138,8 +142,9 @@ def test_fine_tune_from_the_api_switches_the_live_view(server, clip, tmp_path):
     for i in range(11):
         assert call(srv, "POST", "/collect/class", {"class": ["red", "blue"][i % 2]})[0] == 200
         time.sleep(0.03)
-    assert call(srv, "POST", "/train", {"epochs": 0})[0] == 400
-    assert "unknown training option" in call(srv, "POST", "/train", {"epochz": 1})[1]["detail"]
+    assert call(srv, "POST", "/train", {"epochs": 0})[0] == 422
+    code, j = call(srv, "POST", "/train", {"epochz": 1})
+    assert code == 422 and "unknown training option" in j["detail"]
     code, j = call(srv, "POST", "/train", {"epochs": 1, "pretrained": "current"})
     assert code == 400 and "the live model (none) is not a .pt checkpoint" in j["detail"]
     code, j = call(srv, "POST", "/train", {"epochs": 1, "imgsz": 32, "pretrained": "none", "batch": 8})

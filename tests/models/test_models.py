@@ -68,7 +68,7 @@ def test_regression_with_an_extra_target_and_huber(tmp_path, reg_data, train_fn)
 
 def test_api_functions_stay_callable_after_subpackages_load():
     import edgecv
-    import edgecv.benchmark.bench  # noqa: F401
+    import edgecv.measure.bench  # noqa: F401
     import edgecv.evaluation  # noqa: F401
     import edgecv.exporters.calibrate  # noqa: F401
     import edgecv.training.loop  # noqa: F401

@@ -137,7 +137,7 @@ def test_runtime_image_folder_skips_a_bomb_header(tmp_path, cls_run, capfd):
     for i in range(3):
         Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / f"{i}.png")
     png_header(folder / "9_bomb.png", 20000, 20000)
-    rep = edgecv.run(onnx, str(folder), quiet=True, json_path=str(tmp_path / "r.json"))
+    rep = edgecv.run(onnx, str(folder), quiet=True, json=str(tmp_path / "r.json"))
     assert rep["frames"] == 3 and rep["unreadable"] == 1
     assert json.loads((tmp_path / "r.json").read_text())["unreadable"] == 1
     assert "WARN" not in capfd.readouterr().err

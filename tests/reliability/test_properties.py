@@ -229,7 +229,7 @@ def test_meta_round_trips_through_onnx_metadata_props(scratch, tiny_proto, meta)
        trt=st.from_regex(r"\d{1,2}\.\d\.\d", fullmatch=True), precision=st.sampled_from(["fp32", "fp16", "int8"]),
        batch=st.integers(1, 16), dynamic=st.booleans())
 def test_meta_round_trips_through_the_engine_sidecar(scratch, meta, engine, gpu, trt, precision, batch, dynamic):
-    from edgecv.exporters import engine_cache as ec
+    from edgecv.tensorrt import plan as ec
     from edgecv.meta import load_sidecar
 
     device = ec.DeviceFacts(trt, gpu, "8.7")

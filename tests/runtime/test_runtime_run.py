@@ -21,7 +21,7 @@ def test_video_with_truth_accuracy_and_report(tmp_path, models, write_video, rt)
     video = write_video(tmp_path / "v.avi", labels)
     wrong = {5: "blue", 17: "red"}                              # two deliberately wrong truth rows
     truth = truth_csv(tmp_path / "t.csv", [(i, wrong.get(i, lab)) for i, lab in enumerate(labels)])
-    rep = run(models["classify"], str(video), truth=str(truth), json_path=tmp_path / "r.json", quiet=True)
+    rep = run(models["classify"], str(video), truth=str(truth), json=tmp_path / "r.json", quiet=True)
     assert rep["frames"] == 30 and rep["dropped"] == 0 and rep["unreadable"] == 0
     assert rep["accuracy"] == pytest.approx(28 / 30) and rep["scored_frames"] == 30
     assert np.trace(np.array(rep["confusion"])) == 28

@@ -1,0 +1,139 @@
+"""Where a CPU training step's time goes: decode, augment, normalise + collate, forward, backward, optimizer.
+
+On one tinted-digits set (benchmarks/train_sets.py, PNG files on disk) at --imgsz, batch --batch,
+ResNet-18 fp32 on the CPU, with perf_counter timers (CPU ops are synchronous):
+- the plain script's input path: ImageFolder (PIL decode every epoch) + RandomAffine + ToTensor + Normalize;
+- edgecv's: decoded once into the uint8 cache, then per sample cv2 augment + spec normalisation,
+  or (`gpu_preprocess: on`) whole uint8 batches augmented and normalised with torch ops;
+- the model step split into forward, backward and optimizer step, contiguous vs channels_last,
+  and optionally torch.compile (compile time counted separately).
+
+    .venv/bin/python benchmarks/train_profile.py                  # -> benchmarks/results/train_profile-<cpu>.json
+    .venv/bin/python benchmarks/train_profile.py --batches 4 --compile
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import save_result  # noqa: E402
+from benchmarks.train_sets import make_set  # noqa: E402
+
+
+def per_image_ms(fn, n_images: int, repeat: int = 1) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return 1000 * (time.perf_counter() - t0) / (n_images * repeat)
+
+
+def input_paths(data: Path, imgsz: int, batch: int, batches: int) -> dict:
+    """ms per image of each input stage (one pass over batch x batches images)."""
+    import torch
+    import torchvision
+    from torchvision import transforms as T
+
+    from edgecv.data.augment import AugmentConfig, augment
+    from edgecv.data.datasets import load_dataset
+    from edgecv.spec import PreprocessSpec, normalize
+    from edgecv.training.data import ImageCache
+
+    n = batch * batches
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    tf = T.Compose([T.Resize((imgsz, imgsz)), T.RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                    T.ToTensor(), T.Normalize(mean, std)])
+    folder = torchvision.datasets.ImageFolder(str(data / "train"), tf)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(folder, range(n)), batch_size=batch)
+    out = {"plain_script_loader (decode+affine+tensor+collate)": per_image_ms(lambda: [b for b in loader], n)}
+    spec = PreprocessSpec(imgsz=(imgsz, imgsz))
+    items = load_dataset(data, "classify").items("train")[:n]
+    t0 = time.perf_counter()
+    cache = ImageCache(items, spec)
+    out["edgecv_decode_once (cache build, paid once per run)"] = 1000 * (time.perf_counter() - t0) / n
+    aug, rng = AugmentConfig(), np.random.default_rng(0)
+    out["edgecv_augment (cv2, per sample)"] = per_image_ms(lambda: [augment(im, None, aug, rng) for im in cache.images], n)
+    out["edgecv_normalize (per sample)"] = per_image_ms(lambda: [normalize(im, spec) for im in cache.images], n)
+    out["collate (torch.stack)"] = per_image_ms(
+        lambda: [torch.stack([torch.from_numpy(normalize(im, spec)) for im in cache.images[i:i + batch]])
+                 for i in range(0, n, batch)], n) - out["edgecv_normalize (per sample)"]
+    return out
+
+
+def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compiled: bool) -> dict:
+    """ms per image of forward, backward and optimizer step (after 2 warm-up steps)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10)
+    x, y = torch.randn(batch, 3, imgsz, imgsz), torch.randint(0, 10, (batch,))
+    if channels_last:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.05)
+    t0 = time.perf_counter()
+    net = torch.compile(model) if compiled else model
+    times = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    for i in range(batches + 2):
+        t = [time.perf_counter()]
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        t.append(time.perf_counter())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t.append(time.perf_counter())
+        opt.step()
+        t.append(time.perf_counter())
+        if i == 1:
+            warm = time.perf_counter() - t0
+        if i >= 2:
+            for k, a, b in zip(times, t, t[1:]):
+                times[k] += b - a
+    res = {k: 1000 * v / (batch * batches) for k, v in times.items()}
+    res["total"] = sum(res.values())
+    if compiled:
+        res["compile_and_2_warmup_steps_s"] = warm
+    return res
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--imgsz", type=int, default=48)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batches", type=int, default=6, help="timed batches per measurement")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on 2 cores)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    import os
+
+    import torch
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data, _ = make_set("digits_tint", tmp, seed=1, quick=True)
+        inputs = input_paths(data, args.imgsz, args.batch, args.batches)
+    steps = {"contiguous": model_step(args.imgsz, args.batch, args.batches, False, False),
+             "channels_last": model_step(args.imgsz, args.batch, args.batches, True, False)}
+    if args.compile:
+        steps["compiled"] = model_step(args.imgsz, args.batch, args.batches, False, True)
+    print(f"ms per image, ResNet-18 {args.imgsz} px, batch {args.batch}, {torch.get_num_threads()} threads")
+    for k, v in inputs.items():
+        print(f"  input  {k:55s} {v:7.3f}")
+    for name, r in steps.items():
+        print(f"  model  {name:14s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
+    payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "input_ms_per_image": inputs, "model_ms_per_image": steps}
+    print(f"wrote {save_result('train_profile', payload)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

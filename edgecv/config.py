@@ -1,0 +1,356 @@
+"""Typed command configs: one dataclass per command, YAML first, CLI flags generated from it.
+
+Every option is declared once, with its help, default, choices and range; argparse flags (with
+that help, default and choices shown), YAML loading, type conversion and validation (NaN, inf,
+ranges) all come from the declaration, so `--help`, config files and the Python API agree.
+
+    @dataclass
+    class RunConfig:
+        model: str = option("", "model file", positional=True)
+        threads: int = option(0, "CPU threads (0 = auto)", low=0)
+
+    add_arguments(parser, RunConfig)                  # --threads N, help "(default: 0)"
+    cfg = from_args(RunConfig, parser.parse_args())   # --config FILE first, then the flags win
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import typing
+from dataclasses import MISSING, field, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import EdgecvError
+
+_NONE = type(None)
+
+
+def option(default=None, help: str = "", *, choices=None, low=None, high=None, gt=None, lt=None,
+           positional: bool = False, short: str = "", metavar: str = "", parse=None, group: str = "",
+           flag: str = "", allow_inf: bool = False, required: bool = False, nested: bool = False,
+           factory=None, hidden: bool = False, nargs=None):
+    """A config field: default, help, choices, range (low <= v <= high, gt < v < lt), parse(value)
+    for values with a syntax of their own (sizes, lists), nested for a dataclass of sub-options."""
+    meta = dict(help=help, choices=choices if callable(choices) or not choices else tuple(choices), low=low, high=high, gt=gt, lt=lt,
+                positional=positional, short=short, metavar=metavar, parse=parse, group=group, flag=flag,
+                allow_inf=allow_inf, required=required, nested=nested, hidden=hidden, nargs=nargs)
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def parse_size(value) -> Any:
+    """--imgsz everywhere: 224, '224', '160,120' (H,W), '160x120' or [160, 120] -> 224 or (160, 120)."""
+    if isinstance(value, bool):
+        raise ValueError("a size is N or H,W")
+    if isinstance(value, (int, float)):
+        parts = [value]
+    elif isinstance(value, str):
+        parts = [p for p in value.replace("x", ",").replace(" ", ",").split(",") if p.strip()]
+    else:
+        parts = list(value)
+    try:
+        nums = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not N or H,W")
+    if len(nums) not in (1, 2) or not all(math.isfinite(n) and n.is_integer() and n >= 8 for n in nums):
+        raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8")
+    h, w = int(nums[0]), int(nums[-1])
+    return h if h == w else (h, w)
+
+
+def size_hw(value) -> Tuple[int, int]:
+    """A parsed size as (height, width)."""
+    v = parse_size(value)
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def parse_floats(n: int):
+    """--mean/--std everywhere: '0.5,0.4,0.3', '0.5 0.4 0.3' or a list -> a tuple of n floats."""
+    def parse(value):
+        items = [value] if isinstance(value, (str, int, float)) else list(value)
+        parts = [p for v in items for p in str(v).replace(",", " ").split()]
+        try:
+            out = tuple(float(p) for p in parts)
+        except ValueError:
+            out = ()
+        if len(out) != n or not all(map(math.isfinite, out)):
+            raise ValueError(f"{' '.join(map(str, items))!r}: give {n} numbers, e.g. 0.5,0.5,0.5")
+        return out
+    return parse
+
+
+def parse_list(value) -> Tuple[str, ...]:
+    """'a,b,c' or [a, b] -> ('a', 'b', 'c') (a file of names is the command's business)."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(v.strip() for v in items if v.strip())
+
+
+def _choices(f):
+    c = f.metadata.get("choices")
+    return tuple(c()) if callable(c) else c
+
+
+def _base(tp):
+    """The option's value type: Optional[int] -> int."""
+    args = [a for a in typing.get_args(tp) if a is not _NONE]
+    return _base(args[0]) if typing.get_origin(tp) is typing.Union and args else (typing.get_origin(tp) or tp)
+
+
+def _hints(cls) -> Dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def flag_of(f) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _default_text(f) -> str:
+    if f.default is not MISSING:
+        d = f.default
+    elif f.default_factory is not MISSING:
+        d = f.default_factory()
+    else:
+        return ""
+    if d is None or d == "" or dataclasses.is_dataclass(d):
+        return ""
+    if isinstance(d, bool):
+        return "on" if d else "off"
+    return ",".join(map(str, d)) if isinstance(d, (tuple, list)) else str(d)
+
+
+def _help(f) -> str:
+    m = f.metadata
+    text = m.get("help") or ""
+    text = text() if callable(text) else text      # help read from a registry at --help time
+    d = _default_text(f)
+    return f"{text} (default: {d})" if d and "default" not in text else text
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls, prefix: str = "", config_flag: bool = True,
+                  group: str = "", _groups: Optional[dict] = None):
+    """Flags for every field of `cls`; defaults stay None so that only given flags override."""
+    if config_flag and not prefix:
+        parser.add_argument("--config", metavar="FILE", help="YAML file setting any option below; flags win")
+    groups = {} if _groups is None else _groups
+    hints = _hints(cls)
+    for f in fields(cls):
+        m = f.metadata
+        if m.get("hidden"):
+            continue
+        name = m.get("group") or group
+        if m.get("nested"):
+            add_arguments(parser, f.default_factory, prefix + f.name + ".", False, name or f.name, groups)
+            continue
+        target = groups.setdefault(name, parser.add_argument_group(name)) if name else parser
+        _add_one(target, f, hints[f.name], prefix)
+
+
+def _add_one(p, f, tp, prefix: str):
+    m, kind = f.metadata, _base(tp)
+    dest = (prefix + f.name).replace(".", "__")
+    if m.get("positional"):
+        p.add_argument(dest, metavar=f.name.upper(), help=_help(f), nargs=None if m.get("required") else "?",
+                       default=None)
+        return
+    names = [flag_of(f)] + ([m["short"]] if m.get("short") else [])
+    if kind is bool:
+        p.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=_help(f))
+        return
+    choices = _choices(f)
+    metavar = m.get("metavar") or ("{" + ",".join(map(str, choices)) + "}" if choices else
+                                   "N" if kind in (int, float) else f.name.upper())
+    extra = {"nargs": m["nargs"]} if m.get("nargs") else {}
+    p.add_argument(*names, dest=dest, default=None, help=_help(f), metavar=metavar, required=bool(m.get("required")),
+                   **extra)
+
+
+def overrides(cls, args, prefix: str = "") -> Dict[str, Any]:
+    """The options given on the command line, as {name or 'nested.name': raw value}."""
+    out = {}
+    for f in fields(cls):
+        if f.metadata.get("nested"):
+            out.update(overrides(f.default_factory, args, prefix + f.name + "."))
+            continue
+        v = getattr(args, (prefix + f.name).replace(".", "__"), None)
+        if v is not None:
+            out[prefix + f.name] = v
+    return out
+
+
+def nest_options(cls, options: dict) -> dict:
+    """Python API keywords as load() options: a field of a nested config may be given by its own
+    name (imgsz=224 for describe.imgsz) or as a dict (describe={"imgsz": 224})."""
+    nested = {f.name: {g.name for g in fields(f.default_factory)} for f in fields(cls) if f.metadata.get("nested")}
+    out = {}
+    for k, v in options.items():
+        if k in nested and isinstance(v, dict):
+            out.update({f"{k}.{sub}": x for sub, x in v.items()})
+        else:
+            out[next((f"{n}.{k}" for n, subs in nested.items() if k in subs and "." not in k), k)] = v
+    return out
+
+
+def from_args(cls, args, **extra):
+    """The config of a parsed command line: --config FILE, then the flags, then `extra`."""
+    return load(cls, getattr(args, "config", None), {**overrides(cls, args), **extra})
+
+
+def read_yaml(path) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise EdgecvError(f"{p}: config file not found; check the path")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise EdgecvError(f"{p}: not valid YAML ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    if not isinstance(d, dict):
+        raise EdgecvError(f"{p}: expected a mapping of option: value, got {type(d).__name__}")
+    return d
+
+
+def load(cls, path=None, options: Optional[dict] = None, source: str = ""):
+    """YAML file (if any), then options ({'name': v} or {'nested.name': v}; None is ignored), typed
+    and validated: every error is one line that names the option."""
+    d = read_yaml(path) if path else {}
+    for k, v in (options or {}).items():
+        if v is None:
+            continue
+        node = d
+        *parents, last = k.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):   # `augment: false` in YAML, then --rotation 5
+                node[part] = {"enabled": node[part]} if isinstance(node.get(part), bool) else {}
+            node = node[part]
+        node[last] = v
+    return build(cls, d, str(path or source))
+
+
+def build(cls, d: dict, source: str = "", prefix: str = ""):
+    """A validated `cls` from a plain dict (YAML or the Python API)."""
+    if not isinstance(d, dict):
+        raise EdgecvError(f"{_src(source)}{prefix.rstrip('.') or 'config'} must be a mapping, got {_show(d)}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(map(str, d)) - set(known))
+    if unknown:
+        raise EdgecvError(f"{_src(source)}unknown option(s) {_show(', '.join(prefix + u for u in unknown))}; "
+                          "see --help for the options")
+    hints, values = _hints(cls), {}
+    for name, v in d.items():
+        f = known[name]
+        if f.metadata.get("nested"):
+            if isinstance(v, bool):
+                v = {"enabled": v}
+            values[name] = build(f.default_factory, v or {}, source, prefix + name + ".")
+        else:
+            values[name] = convert(f, hints[name], v, source, prefix)
+    try:
+        cfg = cls(**values)
+    except (TypeError, ValueError) as e:
+        raise EdgecvError(f"{_src(source)}{e}")
+    for f in fields(cls):
+        if not f.metadata.get("nested"):
+            check(f, getattr(cfg, f.name), source, prefix)
+    validate = getattr(cfg, "validate", None)
+    return validate() or cfg if validate else cfg
+
+
+def _name(f, prefix: str) -> str:
+    return flag_of(f) if not prefix else f"{flag_of(f)} ({prefix}{f.name})"
+
+
+def convert(f, tp, value, source: str, prefix: str = ""):
+    """A raw value (CLI string or YAML scalar) as the option's type; an error names the option."""
+    m, kind, name = f.metadata, _base(tp), _name(f, prefix)
+    if value is None:
+        return None
+    try:
+        if m.get("parse"):
+            return m["parse"](value)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError(f"must be {'an integer' if kind is int else 'a number'}")
+            try:
+                x = float(value)
+            except ValueError:
+                raise ValueError(f"must be {'an integer' if kind is int else 'a number'}") from None
+            if kind is int:
+                if not math.isfinite(x) or not x.is_integer():
+                    raise ValueError("must be a whole number")
+                return int(x)
+            return x
+        if kind is str:
+            if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str)) for v in value):
+                return ",".join(map(str, value))     # YAML lists for comma options: [0.8, 0.1, 0.1]
+            if isinstance(value, (dict, list, tuple)):
+                raise ValueError("must be a string")
+            return str(value)
+        return value
+    except (TypeError, ValueError) as e:
+        raise EdgecvError(f"{_src(source)}{name} {_show(value)}: {e}")
+
+
+def _src(source: str) -> str:
+    return f"{source}: " if source else ""
+
+
+def _show(v) -> str:
+    s = repr(v) if not isinstance(v, str) else v
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def check(f, v, source: str, prefix: str = ""):
+    """Choices, finiteness and the declared range of one value."""
+    m, name = f.metadata, _name(f, prefix)
+    bad = None
+    if v is None:
+        if m.get("required"):
+            bad = "is required"
+    elif _choices(f) and v not in _choices(f):
+        bad = f"choose one of {', '.join(map(str, _choices(f)))}"
+    elif isinstance(v, float) and not m.get("allow_inf") and not math.isfinite(v):
+        bad = "must be a finite number"
+    elif isinstance(v, float) and math.isnan(v):
+        bad = "must be a number"
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        for key, ok, rule in (("low", lambda b: v >= b, ">="), ("high", lambda b: v <= b, "<="),
+                              ("gt", lambda b: v > b, ">"), ("lt", lambda b: v < b, "<")):
+            if m.get(key) is not None and not ok(m[key]):
+                bad = f"must be {rule} {m[key]}"
+                break
+    if bad:
+        raise EdgecvError(f"{_src(source)}{name} {_show(v)}: {bad}" if v is not None else f"{_src(source)}{name} {bad}")
+
+
+def to_dict(cfg) -> dict:
+    """A plain dict (tuples as lists) for YAML and JSON."""
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in fields(v)}
+        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+    return plain(cfg)
+
+
+def save(cfg, path):
+    """The resolved config beside what it produced (atomic, YAML)."""
+    import yaml
+
+    from .fileio import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return Path(path)

@@ -1,0 +1,142 @@
+"""`edgecv eval`: score a checkpoint, ONNX model or TensorRT engine on a dataset split.
+
+Every artifact type goes through its backend with the preprocessing stored in it, so the same
+images give comparable numbers for .pt, .onnx and .engine. torch is imported only for .pt.
+
+  edgecv eval runs/exp/best.pt --data data/shapes                # the run's own test split
+  edgecv eval runs/exp/best.onnx --data data/shapes --json eval.json
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..config import load, nest_options, option, to_dict
+from ..errors import EdgecvError
+from ..meta import ModelMeta
+from ..meta.describe import Description
+from ..rundir import RunDir
+from .scoring import check_compatible, check_task, latency_summary, metrics_for, run_items
+
+
+def _backends():
+    from ..backends import BACKENDS
+
+    return BACKENDS.names()
+
+
+@dataclass
+class EvalConfig:
+    model: str = option("", ".pt checkpoint, .onnx model or TensorRT engine", positional=True, required=True)
+    data: str = option("", "dataset folder", metavar="DIR", required=True)
+    split: str = option("test", "which split to score", choices=("train", "val", "test", "all"))
+    split_file: str = option("auto", "split.json to reuse (auto: the run's; none: recompute)", metavar="FILE")
+    seed: int = option(0, "split seed when no split.json is used", low=0)
+    fractions: str = option("0.8,0.1,0.1", "split fractions when no split.json is used")
+    batch: int = option(1, "images per inference call (latency is per call)", low=1)
+    device: str = option("cpu", "cpu or cuda")
+    backend: Optional[str] = option(None, "force a backend (default: from the file suffix)", choices=_backends)
+    json: Optional[str] = option(None, "write the results as JSON", metavar="FILE")
+    plots: str = option("auto", "folder for the confusion matrix PNG (auto: next to the model; none)", metavar="DIR")
+    describe: Description = option(nested=True, factory=Description)
+
+
+def find_split_file(model: Path, choice: str) -> Optional[Path]:
+    if choice == "none":
+        return None
+    if choice != "auto":
+        if not Path(choice).is_file():
+            raise EdgecvError(f"--split-file {choice}: no such file; pass the run's split.json, auto or none")
+        return Path(choice)
+    cand = RunDir.of(model).split_file
+    return cand if cand.exists() else None
+
+
+def evaluate(model, data, log=print, meta: Optional[ModelMeta] = None, **options) -> dict:
+    """Python API of `edgecv eval`: options are EvalConfig fields (imgsz/mean/std/classes/targets/
+    task describe a foreign model); returns {"task","split","n","metrics","latency_ms",...}."""
+    cfg = load(EvalConfig, None, {"model": str(model), "data": str(data), **nest_options(EvalConfig, options)})
+    return evaluate_config(cfg, log, meta)
+
+
+def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None) -> dict:
+    from ..backends import open_backend
+    from ..data.datasets import load_dataset, pick_split
+    from ..meta import onnx_meta
+    from ..modelcheck import check_model
+
+    model, data, split = Path(cfg.model), cfg.data, cfg.split
+    if cfg.json:   # before the model is opened: not onto the model, its sidecar, the data; writable
+        from ..fileio import check_output
+
+        check_output(cfg.json, inputs=[model, f"{model}.json", data, cfg.split_file], flag="--json")
+    onnx = model.suffix.lower() == ".onnx" and model.is_file()
+    if meta is None and onnx and cfg.describe.given():
+        meta = cfg.describe.meta(onnx_meta(model))      # a foreign ONNX, or corrected metadata
+    with open_backend(model, backend=cfg.backend, device=cfg.device, meta=meta) as b:
+        if not onnx and cfg.describe.given():
+            b.meta = cfg.describe.meta(b.meta)
+        m = b.meta
+        check_model(b, model)   # the checks `edgecv run` makes: input size, output rank and count
+        check_task(m, data, model)
+        ds = load_dataset(data, m.task, cfg.fractions, cfg.seed, find_split_file(model, cfg.split_file))
+        check_compatible(m, ds, model)
+        split, items = pick_split(ds, split, log)
+        if not items:
+            raise EdgecvError(f"{data}: the {split} split is empty; evaluate --split val or add images")
+        outputs, sizes, truth, lat = run_items(b, items, cfg.batch, log)
+    result = {"model": str(model), "backend": b.name, "task": m.task, "split": split, "n": len(outputs),
+              "metrics": metrics_for(m, outputs, truth, sizes), "latency_ms": latency_summary(lat, cfg.batch),
+              "config": to_dict(cfg)}
+    report(result, m, log)
+    plots = cfg.plots
+    plot_dir = model.parent if plots == "auto" else (None if plots in (None, "none") else Path(plots))
+    if m.task != "regress" and plot_dir is not None:
+        result["confusion_png"] = str(plot_confusion(result["metrics"]["confusion"], m.classes,
+                                                     plot_dir / f"confusion_{split}.png"))
+    if cfg.json:
+        from ..fileio import write_json
+        write_json(cfg.json, result)
+        log(f"eval: wrote {cfg.json}")
+    return result
+
+
+def report(result: dict, meta: ModelMeta, log=print):
+    m, lat = result["metrics"], result["latency_ms"]
+    log(f"{result['model']} [{result['backend']}] on {result['split']} split: {result['n']} images, "
+        f"latency p50 {lat['p50']:.2f} ms p95 {lat['p95']:.2f} ms (batch {lat['batch']})")
+    if meta.task == "regress":
+        if "rmse_px" in m:
+            log(f"  rmse {m['rmse_px']:.2f} px   mae {m['mae_px']:.2f} px")
+        for name, v in m["per_target"].items():
+            log(f"  {name:>10}: rmse {v['rmse']:.3f}  mae {v['mae']:.3f}")
+        return
+    log(f"  accuracy {m['accuracy']:.4f}" + (f"   top5 {m['top5']:.4f}" if "top5" in m else ""))
+    w = max(8, max(len(c) for c in meta.classes) + 1)
+    log(f"  {'class':>{w}} precision recall     f1 support")
+    for c, v in m["per_class"].items():
+        log(f"  {c:>{w}} {v['precision']:9.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:7d}")
+    log("  confusion (rows = truth, cols = predicted):")
+    for c, row in zip(meta.classes, m["confusion"]):
+        log(f"  {c:>{w}} " + " ".join(f"{v:4d}" for v in row))
+
+
+def plot_confusion(cm, classes, path: Path):
+    from ..plots import pyplot, save_figure
+
+    plt = pyplot()
+    if plt is None:
+        return None
+    cm = np.asarray(cm)
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * n, 1.0 + 0.5 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right"), ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
+    return save_figure(fig, path)

@@ -1,0 +1,205 @@
+"""`edgecv bench`: one table that says which artifact to deploy on this machine.
+
+For each format: build (or reuse) the artifact, then file size, accuracy or RMSE on the test split,
+latency p50/p95/p99 at each batch size, throughput and the speed-up over the PyTorch row. Formats
+that cannot run here stay in the table with the reason. Warm-up, fixed iteration counts, one
+process, medians; every result carries the system record.
+
+  edgecv bench runs/exp/best.pt --data data/shapes --formats pt,onnx,onnx-int8 --batch 1,8 --json bench.json
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+
+from ..config import load
+from ..errors import EdgecvError, MissingDependency
+from ..rundir import RunDir
+from ..telemetry import PowerSampler, close_reader, jtop_power_reader
+from .config import BenchConfig, bench_rows
+
+EQUAL_POINTS = 0.3                          # accuracy points below the best FP32 row that still count as equal
+
+
+def time_backend(backend, batch: int, iters: int, warmup: int, sampler=None) -> List[float]:
+    """Per-call latencies in ms for one random batch, after warm-up (inputs do not change timing);
+    `sampler` (edgecv.telemetry.PowerSampler) samples board power during the timed loop only."""
+    h, w = backend.meta.preprocess.imgsz
+    x = np.random.default_rng(0).normal(size=(batch, 3, h, w)).astype(np.float32)
+    for _ in range(warmup):
+        backend.predict(x)
+    lat = []
+    with sampler or contextlib.nullcontext():
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            backend.predict(x)
+            lat.append((time.perf_counter() - t0) * 1000)
+    return lat
+
+
+def _stats(lat: Sequence[float], batch: int) -> dict:
+    a = np.asarray(lat)
+    p50 = float(np.percentile(a, 50))
+    return {"latency_ms": {"p50": p50, "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99))},
+            "throughput": batch * 1000.0 / p50}
+
+
+def build_artifact(name: str, ckpt: Path, ctx: dict) -> Path:
+    """The file a row runs: the checkpoint itself, or an export into <run>/bench/ (reused when fresh)."""
+    from ..tensorrt.builder import export_engine
+
+    row = ctx["rows"][name]
+    if row.fmt is None:
+        return ckpt
+    if row.fmt == "engine":
+        onnx = _exported("onnx", ckpt, ctx)
+        typed = {"int8": "onnx-int8", "fp16": "onnx-fp16"}.get(row.options.get("precision"))  # what TRT 11 builds from
+        if typed:
+            _exported(typed, ckpt, ctx)
+        return export_engine(onnx, row.options.get("precision", "fp16"), out=ctx["out_dir"], batch=max(ctx["batches"]),
+                             dynamic=(1, max(ctx["batches"]), max(ctx["batches"])), log=ctx["log"])
+    return _exported(row.fmt, ckpt, ctx)
+
+
+def _exported(fmt: str, ckpt: Path, ctx: dict) -> Path:
+    """One export format's file in the bench folder: one dynamic-batch FP32 export, the others from it."""
+    from ..config import build
+    from ..exporters import ExportConfig, artifact_name, export_all, run_data_root
+
+    target = ctx["out_dir"] / artifact_name(fmt, ckpt)
+    if target.exists() and target.stat().st_mtime >= ckpt.stat().st_mtime:
+        return target
+    src = ckpt if fmt == "onnx" else _exported("onnx", ckpt, ctx)
+    job = export_all(build(ExportConfig, dict(model=str(src), format=fmt, out=str(ctx["out_dir"]), dynamic=True,
+                                              calib=ctx["calib"] or run_data_root(ckpt, ctx["data"]),
+                                              calib_size=ctx["calib_size"], data=ctx["data"],
+                                              calib_method=ctx.get("calib_method", "entropy"))), ctx["log"])
+    ctx["exports"].setdefault("int8", {}).update({k: _plain(v) for k, v in job.int8.items()})
+    ctx["exports"].setdefault("parity", {}).update(job.parity)
+    return job.paths[fmt]
+
+
+def _plain(d: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def bench_format(fmt: str, ckpt: Path, items, ctx: dict) -> dict:
+    """One row: build, open, score, time. Any failure becomes the row's status, not a crash."""
+    from ..backends import open_backend
+    from ..exporters.parity import score
+
+    row = {"format": fmt, "status": "ok", "size_mb": None, "metrics": {}, "latency_ms": {},
+           "throughput": None, "batches": {}}
+    try:
+        path = build_artifact(fmt, ckpt, ctx)
+        row["path"], row["size_mb"] = str(path), round(path.stat().st_size / 1e6, 2)
+        with open_backend(path, ctx["rows"][fmt].backend, device=ctx["device"]) as b:
+            row["backend"] = f"{b.name}/{b.device}"
+            row["metrics"] = score(b, items) if items else {}
+            for bs in ctx["batches"]:
+                ps = PowerSampler(ctx.get("power"))   # watts and mJ/image when jtop reads power
+                lat = time_backend(b, bs, ctx["iters"], ctx["warmup"], ps)
+                row["batches"][str(bs)] = {**_stats(lat, bs), **ps.summary(bs * len(lat))}
+    except MissingDependency as e:
+        row["status"] = f"skipped: {e.package} not installed" if e.package != "tensorrt" else "skipped: TensorRT not installed"
+    except EdgecvError as e:
+        row["status"] = f"skipped: {e}"
+    except Exception as e:  # a backend bug: keep the other rows
+        row["status"] = f"error: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+    if row["batches"]:
+        first = row["batches"][str(ctx["batches"][0])]
+        row["latency_ms"], row["throughput"] = first["latency_ms"], first["throughput"]
+    ctx["log"](f"bench: {fmt:<12} {row['status']}")
+    return row
+
+
+def add_ratios(rows: List[dict], batches):
+    """speedup_vs_pt per batch: PyTorch p50 / this p50 (higher is faster)."""
+    ref = next((r for r in rows if r["format"] == "pt" and r["batches"]), None)
+    for r in rows:
+        r["speedup_vs_pt"] = {str(b): round(ref["batches"][str(b)]["latency_ms"]["p50"] /
+                                            r["batches"][str(b)]["latency_ms"]["p50"], 2)
+                              for b in batches if ref and str(b) in r["batches"]}
+
+
+def mark_fastest(rows: List[dict], batches, task: str, fp32=("pt", "onnx")) -> dict:
+    """The fastest format per batch size among the rows at equal accuracy: accuracy within
+    EQUAL_POINTS of the best FP32 row (pt/onnx/openvino); for regression an RMSE within 1% of the
+    best FP32 RMSE. Sets row["fastest"] = [batch, ...]; returns {"rule", "reference", "by_batch"}."""
+    key = "rmse_px" if task == "regress" else "accuracy"
+    timed = [r for r in rows if r["batches"]]
+    scored = [r for r in timed if key in (r["metrics"] or {})]
+    refs = [r["metrics"][key] for r in scored if r["format"] in fp32] or [r["metrics"][key] for r in scored]
+    if not refs:
+        ref, equal, rule = None, timed, "fastest p50 (no accuracy measured)"
+    elif task == "regress":
+        ref = min(refs)
+        equal = [r for r in scored if r["metrics"][key] <= ref * 1.01 + 1e-9]
+        rule = f"fastest p50 at an RMSE within 1% of the best FP32 RMSE ({ref:.2f} px)"
+    else:
+        ref = max(refs)
+        equal = [r for r in scored if r["metrics"][key] >= ref - EQUAL_POINTS / 100 - 1e-9]
+        rule = f"fastest p50 within {EQUAL_POINTS} points of the best FP32 accuracy ({ref:.2%})"
+    by_batch = {}
+    for b in batches:
+        cands = [r for r in equal if str(b) in r["batches"]]
+        if cands:
+            by_batch[str(b)] = min(cands, key=lambda r: r["batches"][str(b)]["latency_ms"]["p50"])["format"]
+    for r in rows:
+        r["fastest"] = [int(b) for b, f in by_batch.items() if f == r["format"]]
+    return {"rule": rule, "reference": ref, "by_batch": by_batch}
+
+
+def bench(model, log=print, **options) -> dict:
+    """Python API of `edgecv bench`: options are BenchConfig fields; returns {"system", "model",
+    "results": [row per format], "fastest"}."""
+    if not isinstance(options.get("formats", ""), str):
+        options["formats"] = ",".join(options["formats"])
+    if not isinstance(options.get("batch", ""), str):
+        options["batch"] = ",".join(map(str, options["batch"]))
+    return bench_config(load(BenchConfig, None, {"model": str(model), **options}), log)
+
+
+def bench_config(cfg: BenchConfig, log=print) -> dict:
+    from ..config import to_dict
+    from ..exporters.parity import validation_items
+    from ..meta import ModelMeta
+    from ..models.checkpoint import load_checkpoint
+    from ..system.probes import system_record
+    from .output import print_table, write_outputs
+
+    ckpt = Path(cfg.model)
+    if ckpt.suffix not in (".pt", ".pth") or not ckpt.is_file():
+        raise EdgecvError(f"{ckpt}: bench starts from a checkpoint (runs/NAME/best.pt) so it can build every format")
+    from ..fileio import check_output
+
+    out_dir = Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench
+    check_output(out_dir, inputs=[ckpt, cfg.data], flag="--out", folder=True)   # before any format is built
+    for flag, path in (("--json", cfg.json), ("--md", cfg.md), ("--chart", cfg.chart)):
+        if path:
+            check_output(path, inputs=[ckpt, cfg.data], flag=flag)
+    meta = ModelMeta.from_dict(load_checkpoint(ckpt)["meta"])
+    items = validation_items(ckpt, meta, cfg.data, cfg.split)
+    rows = bench_rows()
+    ctx = {"out_dir": Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench, "batches": cfg.batches,
+           "iters": cfg.iters, "warmup": cfg.warmup, "device": cfg.device, "calib": cfg.calib,
+           "calib_size": cfg.calib_size, "calib_method": cfg.calib_method, "data": cfg.data, "log": log,
+           "rows": rows, "exports": {}, "power": jtop_power_reader()}
+    ctx["out_dir"].mkdir(parents=True, exist_ok=True)
+    try:
+        results = [bench_format(f, ckpt, items, ctx) for f in cfg.rows]
+    finally:
+        close_reader(ctx["power"])
+    add_ratios(results, cfg.batches)
+    result = {"system": system_record(), "model": str(ckpt), "task": meta.task, "split": cfg.split,
+              "n_images": len(items), "iters": cfg.iters, "warmup": cfg.warmup, "batches": cfg.batches,
+              "results": results, "config": to_dict(cfg), "exports": ctx["exports"],
+              "fastest": mark_fastest(results, cfg.batches, meta.task, [n for n, r in rows.items() if r.fp32])}
+    print_table(result, log)
+    write_outputs(result, cfg.json, cfg.md, cfg.chart, ctx["out_dir"])
+    log("bench: wrote " + ", ".join(result["outputs"].values()))
+    return result

@@ -1,0 +1,95 @@
+"""One self-contained HTML report per run folder, viewable without TensorBoard.
+
+Training curves, the confusion matrix, the evaluation metrics, the INT8 calibration table, the
+live-run report and the benchmark table with its chart, all read from files the run already has:
+    python -c "from edgecv.measure.report import write_report; write_report('runs/exp')"
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from ..fileio import write_text
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+
+
+def _load(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _table(rows) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _metrics_rows(ev: dict):
+    m = ev["metrics"]
+    rows = [["metric", "value"]] + [[k, f"{v:.4f}"] for k, v in m.items() if isinstance(v, float)]
+    for name, v in (m.get("per_class") or {}).items():
+        rows.append([f"{name} precision / recall", f"{v['precision']:.3f} / {v['recall']:.3f} (n={v['support']})"])
+    for name, v in (m.get("per_target") or {}).items():
+        rows.append([f"{name} rmse / mae", f"{v['rmse']:.3f} / {v['mae']:.3f}"])
+    rows.append(["latency p50 / p95 (ms)", f"{ev['latency_ms']['p50']:.2f} / {ev['latency_ms']['p95']:.2f}"])
+    return rows
+
+
+def _fmt(metrics) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in (metrics or {}).items()) or "-"
+
+
+def _int8_rows(q: dict):
+    rows = [["calibration method", "validation"]]
+    rows += [[r["method"], _fmt(r.get("metrics"))] for r in q.get("table", [])]
+    rows.append(["FP32 reference", _fmt(q.get("fp32"))])
+    rows.append([f"kept: {q.get('method')}", _fmt(q.get("int8"))])
+    return rows
+
+
+def _runtime_rows(r: dict):
+    lat = r.get("latency_ms", {})
+    rows = [["", "value"], ["frames", r.get("frames")], ["fps", f"{r.get('fps', 0):.1f}"],
+            ["dropped", r.get("dropped")]]
+    rows += [[f"{k} p50/p95 ms", f"{v['p50']:.2f} / {v['p95']:.2f}"] for k, v in lat.items()
+             if isinstance(v, dict) and v.get("p50") is not None]
+    rows += [[k, f"{r[k]:.4f}"] for k in ("accuracy", "rmse_px") if r.get(k) is not None]
+    return rows
+
+
+def write_report(run_dir, title: str = "") -> Path:
+    """run_dir/report.html from whatever the run folder holds; returns its path."""
+    from .output import table_rows
+
+    run = Path(run_dir)
+    ev, q, rt = _load(run / "eval_test.json"), _load(run / "int8.json"), _load(run / "runtime.json")
+    bench = _load(run / "bench" / "bench.json")
+    parts = [f"<h1>{html.escape(title or 'edgecv report: ' + str(run))}</h1>",
+             "<h2>Training</h2>", _img(run / "curves.png", "training curves")]
+    if ev:
+        parts += [f"<h2>Evaluation ({ev['split']} split, {ev['n']} images, {ev['backend']})</h2>",
+                  _table(_metrics_rows(ev)), _img(run / f"confusion_{ev['split']}.png", "confusion matrix")]
+    forms = {"onnx-int8": q} if q and "table" in q else (q or {})     # one form (older runs) or both
+    for fmt, table in forms.items():
+        parts += [f"<h2>INT8 calibration: {html.escape(fmt)}</h2>", _table(_int8_rows(table))]
+    if rt:
+        parts += ["<h2>Camera runtime</h2>", _table(_runtime_rows(rt))]
+    if bench:
+        parts += [f"<h2>Benchmark on {html.escape(str(bench['system'].get('device', '')))}</h2>",
+                  _table(table_rows(bench)), _img(run / "bench" / "bench.png", "latency vs accuracy")]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:"
+             "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}"
+             "img{max-width:100%}figure{display:inline-block;margin:0 1em 1em 0}")
+    out = run / "report.html"
+    write_text(out, f"<!doctype html><html><head><meta charset='utf-8'><title>edgecv report</title>"
+                    f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    return out

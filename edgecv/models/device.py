@@ -1,0 +1,20 @@
+"""The torch device of a --device option, shared by training and the torch backend.
+
+    pick_device("auto")   # cuda when PyTorch sees a GPU, else cpu
+"""
+from __future__ import annotations
+
+from ..errors import EdgecvError
+
+
+def pick_device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgecvError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise EdgecvError(f"--device {name}: unknown device; use auto, cpu, cuda or cuda:N") from None

@@ -1,0 +1,91 @@
+"""`edgecv prune RUN --ratio 0.5`: structured channel pruning + fine-tune, as NVIDIA TAO's prune/retrain.
+
+Torch-Pruning traces the model's dependency graph, so channels coupled through residual additions
+are removed together; whole channels go (not single weights), so the smaller model is a smaller
+dense network that every runtime (ONNX Runtime, TensorRT, OpenVINO) runs faster without sparse
+kernels. The head's output layer is never pruned (it holds the classes). The pruned model is then
+fine-tuned on the run's own split (its split.json) with the run's config.
+
+    edgecv prune runs/digits --ratio 0.5 --epochs 5      # -> runs/digits/pruned/best.pt
+    edgecv bench runs/digits/best.pt --compare runs/digits/pruned/best.pt
+
+The pruned checkpoint stores its layer widths as JSON in meta.extra["pruned"]; edgecv's loader
+rebuilds the narrower torchvision model from them (edgecv/models/pruned.py), so export, calibrate,
+eval, bench and run take it like any other checkpoint.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..errors import EdgecvError, require
+
+IMPORTANCE = ("l1", "l2")
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def prune_channels(model, meta, ratio: float, importance: str = "l2", round_to: int = 8):
+    """Remove `ratio` of the channels of every prunable layer (in place), ranked by the L1/L2 norm of
+    their weights over each dependency group; returns the model."""
+    import torch
+
+    from ..models.pruned import head_linear
+
+    tp = require("torch_pruning", "prune", "structured pruning")
+    if not 0 <= ratio < 1:
+        raise EdgecvError(f"--ratio {ratio}: give the fraction of channels to remove, 0 <= ratio < 1")
+    if importance not in IMPORTANCE:
+        raise EdgecvError(f"--importance {importance}: choose {' or '.join(IMPORTANCE)}")
+    if ratio == 0:
+        return model
+    h, w = meta.preprocess.imgsz
+    model.eval()
+    pruner = tp.pruner.MetaPruner(
+        model, torch.zeros(1, 3, h, w), importance=tp.importance.GroupMagnitudeImportance(p=int(importance[1])),
+        pruning_ratio=ratio, ignored_layers=[head_linear(model)[1]], round_to=round_to or None)
+    pruner.step()
+    return model
+
+
+def _trainer_reusing(split_file: Path):
+    """A Trainer class that takes its train/val/test split from split_file (the pruned run's own)."""
+    from .loop import Trainer
+
+    return type("PruneTrainer", (Trainer,), {"split_from": split_file if split_file.is_file() else None})
+
+
+def prune_run(run, ratio: float = 0.5, epochs: int = 5, out=None, importance: str = "l2", round_to: int = 8,
+              log=print, **options) -> Path:
+    """Python API of `edgecv prune`: prune RUN/best.pt, fine-tune `epochs` on the run's data and split
+    (options override the run's config.yaml, e.g. lr=3e-4, data=...); returns the pruned run folder."""
+    from ..models.checkpoint import load_model, save_checkpoint
+    from ..models.pruned import channel_config
+    from .loop import train
+
+    run = Path(run)
+    ckpt = run / "best.pt" if run.is_dir() else run
+    run = ckpt.parent
+    if not (run / "config.yaml").is_file():
+        raise EdgecvError(f"{run}: no config.yaml; prune takes a run folder of `edgecv train` (runs/NAME)")
+    model, meta = load_model(ckpt)
+    before = count_params(model)
+    prune_channels(model, meta, ratio, importance, round_to)
+    meta.extra["pruned"] = channel_config(model)
+    out = Path(out) if out else run / "pruned"
+    if (out / "last.pt").exists() or (out / "best.pt").exists():
+        raise EdgecvError(f"{out}: already holds a pruned run; pass another --out or remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"source": str(ckpt), "ratio": ratio, "importance": importance, "round_to": round_to,
+            "params_before": before, "params_after": count_params(model)}
+    save_checkpoint(out / "pruned.pt", model, meta, pruning=info)
+    log(f"prune: {ckpt} {meta.arch} {before:,} -> {info['params_after']:,} params "
+        f"({info['params_after'] / before:.1%}), {importance} importance, ratio {ratio}")
+    if epochs <= 0:   # no fine-tune: the pruned weights as they are
+        shutil.copyfile(out / "pruned.pt", out / "best.pt")
+        return out
+    opts = {"weights": str(out / "pruned.pt"), "out": str(out), "epochs": epochs, "freeze": "none",
+            "pretrained": "none", **options}
+    return train(config=run / "config.yaml", log=log, trainer_cls=_trainer_reusing(run / "split.json"), **opts)

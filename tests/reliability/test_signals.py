@@ -1,0 +1,127 @@
+"""SIGTERM and SIGHUP (timeout, docker stop, systemd, a closed ssh) end commands like Ctrl-C:
+real subprocesses sent real signals; the video plays, the report exists, the run resumes.
+
+    .venv/bin/python -m pytest -q tests/reliability/test_signals.py
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgecv.signals import Terminated, terminate_as_interrupt
+
+pytestmark = pytest.mark.timeout(240)
+ENV = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+
+def edgecv(*args, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "edgecv", *map(str, args)], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=ENV, cwd=cwd)
+
+
+def wait_for(cond, timeout=60.0, proc=None):
+    t_end = time.monotonic() + timeout
+    while not cond():
+        assert proc is None or proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < t_end, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_becomes_an_interrupt_and_handlers_come_back(sig):
+    before = signal.getsignal(sig)
+    with pytest.raises(Terminated) as info:
+        with terminate_as_interrupt():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)
+    assert info.value.signum == sig and isinstance(info.value, KeyboardInterrupt)
+    assert signal.getsignal(sig) is before
+
+
+def test_a_second_signal_does_not_cut_the_clean_up_short():
+    done = []
+    with pytest.raises(Terminated):
+        with terminate_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)     # ignored while finalising
+                time.sleep(0.05)
+                done.append(True)
+    assert done == [True]
+
+
+@pytest.mark.parametrize("name, sig", [("out.mp4", signal.SIGTERM), ("out.avi", signal.SIGHUP),
+                                       ("out.mkv", signal.SIGTERM)])
+def test_run_output_video_and_report_survive_the_signal(tmp_path, onnx_model, media, name, sig):
+    import cv2
+
+    clip = media.write_video(tmp_path / "clip.avi", n=30, size=(64, 48), fps=30)
+    out, rep = tmp_path / name, tmp_path / "rep.json"
+    p = edgecv("run", onnx_model, "--source", clip, "--loop", "--realtime", "--output", out, "--json", rep,
+               "--interval", "0.3")
+    lines = []
+    wait_for(lambda: lines.append(p.stderr.readline()) or "fps" in lines[-1], proc=p)
+    time.sleep(0.5)
+    p.send_signal(sig)
+    rc = p.wait(30)
+    err = "".join(lines) + p.stderr.read()
+    assert rc == 0 and "Traceback" not in err, err[-2000:]
+    cap = cv2.VideoCapture(str(out))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    report = json.loads(rep.read_text())
+    assert report["interrupted"] is True and frames >= 5, (frames, report["frames"])
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")], os.listdir(tmp_path)   # no temporaries
+
+
+def test_train_sigterm_leaves_a_loadable_resumable_run(tmp_path, cls_data):
+    from edgecv.models.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    train = ["--data", cls_data, "--imgsz", "32", "--batch", "8", "--pretrained", "none", "--model",
+             "mobilenet_v3_small", "--no-progress", "--no-tensorboard"]
+    p = edgecv("train", "--out", run, "--epochs", "50", *train)
+    wait_for(lambda: (run / "last.pt").exists(), timeout=180, proc=p)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(60)
+    err = p.stderr.read()
+    assert rc == 128 + signal.SIGTERM and "interrupted by SIGTERM" in err and "Traceback" not in err, err[-2000:]
+    epoch = int(load_checkpoint(run / "last.pt")["epoch"])
+    assert not (run / ".edgecv.lock").exists()
+    r = subprocess.run([sys.executable, "-m", "edgecv", "train", "--resume", run, "--epochs", str(epoch + 2),
+                        "--no-progress"], capture_output=True, text=True, env=ENV, timeout=180)
+    assert r.returncode == 0 and f"continuing at epoch {epoch + 2}" in r.stderr + r.stdout, r.stderr[-2000:]
+    assert int(load_checkpoint(run / "last.pt")["epoch"]) == epoch + 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_serve_shuts_down_cleanly_on_the_signal(tmp_path, media, sig):
+    import http.client
+
+    clip = media.write_video(tmp_path / "clip.avi", n=20, size=(64, 48))
+    p = edgecv("serve", "--source", clip, "--port", "0", "--out", tmp_path / "d", "--classes", "a,b", cwd=tmp_path)
+    try:
+        line = p.stderr.readline()
+        port = int(re.search(r"open http://127\.0\.0\.1:(\d+)/", line).group(1))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/stream")
+        assert c.getresponse().read(7) == b"--frame"
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        rc = p.wait(20)
+        rest = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert rc == 0 and "stopped" in rest and "Traceback" not in rest and time.monotonic() - t0 < 10, rest
+    assert not (tmp_path / "d" / ".edgecv.lock").exists()      # the collector's lock was released
