@@ -47,6 +47,9 @@ VARIANTS = {
     "old_noflip_b8_onecycle": {**OLD, "augment.flip": 0.0, "batch": 8, "schedule": "onecycle"},
     "old_noflip_nocolor": {**OLD, "augment.flip": 0.0, "augment.brightness": 0.0, "augment.contrast": 0.0},
     "lr_auto": {"lr": "auto"},
+    "b8": {"batch": 8},
+    "b16": {"batch": 16},
+    "b64": {"batch": 64},
 }
 
 

@@ -94,6 +94,7 @@ SETS = {
     "shapes_imbalanced_96px": ("classify", shapes_photo, 96, 10, {"size": 96, "per_class": (120, 60, 30, 15)},
                                {"size": 96, "per_class": (40, 20, 10, 6), "test": 20}),
     "ball_xy_128px": ("regress", ball_xy, 128, 10, {}, {"n": (300, 60, 100)}),
+    "ball_xy_64px": ("regress", ball_xy, 64, 10, {"n": (600, 100, 200)}, {"n": (300, 60, 100)}),
 }
 
 

@@ -34,3 +34,22 @@ def require(module: str, extra: str, why: str = ""):
         return importlib.import_module(module)
     except ImportError as e:  # pragma: no cover - depends on the install
         raise MissingDependency(module.split(".")[0], extra, why) from e
+
+
+# import name -> the extra that installs it (pyproject.toml [project.optional-dependencies])
+EXTRAS = {"torch": "train", "torchvision": "train", "tensorboard": "train", "matplotlib": "train",
+          "skimage": "train", "tqdm": "train", "cv2": "runtime", "onnxruntime": "runtime", "onnx": "export",
+          "onnxslim": "export", "onnxconverter_common": "export", "optuna": "tune", "torch_pruning": "prune",
+          "fastapi": "serve", "uvicorn": "serve", "openvino": "openvino", "tensorrt_rtx_bindings": "tensorrt-rtx"}
+
+
+def missing_extra(error: ImportError, command: str = ""):
+    """A ModuleNotFoundError of an optional package -> its one-line MissingDependency (None for
+    anything else: a missing edgecv module or an unknown package is a bug, kept as a traceback).
+    The CLI maps every command's lean-install failure through here: `edgecv train` without torch says
+    `pip install 'edgecv[train]'`, not a traceback."""
+    top = (getattr(error, "name", None) or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    why = f"needed by `edgecv {command}`" if command else ""
+    return MissingDependency(top, EXTRAS[top], why)

@@ -62,7 +62,7 @@ def tiny_model(work: Path, imgsz: int, epochs: int, log) -> Path:
 
     data = synth(work / "data", "classify", n=12, size=(imgsz, imgsz), classes=["circle", "square", "triangle"])
     run = train(data=str(data), task="classify", imgsz=imgsz, epochs=epochs, batch=12, pretrained="none",
-                       out=str(work / "run"), progress=False, tensorboard=False, seed=0, log=log)
+                out=str(work / "run"), progress=False, tensorboard=False, seed=0, log=log)
     return Path(run) / "best.pt"
 
 
@@ -118,10 +118,14 @@ def check(model=None, data=None, out=None, json_path=None, imgsz: int = 32, epoc
             else:
                 ckpt = attempt(rows, row, lambda r: tiny_model(work, imgsz, epochs, quiet(log)), log)
                 data = data or (work / "data" if ckpt else None)
+        if ckpt:
+            from ..exporters import run_data_root
+
+            data = run_data_root(ckpt, data)   # a run's own dataset (split.json) when --data is not given
         arts = _exports(ckpt, data, work, rows, log) if ckpt else {}
         engines = build_engines(arts, work / "engines", data, rows, log)
         run_paths(ckpt, arts, engines, data, rows, iters, warmup, log)
-        rec = make_record(rows, ckpt, time.perf_counter() - t0)
+        rec = make_record(rows, model or f"tiny resnet18 on embedded shapes ({imgsz} px)", time.perf_counter() - t0)
     finally:
         if not out:
             shutil.rmtree(work, ignore_errors=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
+from ..errors import EdgecvError
 from . import artifact, attempt, quiet
-from .parts import absent_row, missing
+from .parts import absent_row, missing, present
 
+TRT_FORMS = ("onnx", "onnx-fp16", "onnx-int8")   # onnx-int8-cpu is ONNX Runtime's U8S8 form, not TensorRT's
 # (library, label, parts it needs, (precision, ONNX form it starts from), builder keywords)
 LIBRARIES = (
     ("tensorrt", "TensorRT", ("tensorrt", "gpu", "cuda-binding"), (("fp16", "onnx"), ("int8", "onnx-int8")), {}),
@@ -36,11 +38,33 @@ def _build(rows, row, onnx: Path, precision: str, folder: Path, data, log, **kw)
         onnx, precision, out=folder, calib=data, calib_size=64, log=quiet(log), **kw), "built"), log)
 
 
+def _parse(row: dict, path: Path):
+    from ..tensorrt.check import check_onnx
+
+    rep = check_onnx(path)
+    if not rep.ok:
+        raise EdgecvError(f"{path.name}: {rep.library}: {rep.one_line()}")
+    row.update(status="parsed", library=rep.library, detail=f"{rep.library}, {rep.layers} layers, opset {rep.opset}"
+               + "".join(f"; warning: {w}" for w in rep.warnings))
+
+
+def parse_forms(arts: dict, rows: List[dict], log):
+    """NVIDIA's ONNX parser (full TensorRT first, else TensorRT for RTX) on each TensorRT-bound form."""
+    need = [] if present("tensorrt") or present("tensorrt-rtx") else ["tensorrt-rtx"]
+    for fmt in TRT_FORMS:
+        row = {"path": f"parse {fmt} (NVIDIA ONNX parser)", "stage": "parse"}
+        if need:
+            rows.append(absent_row(row, need))
+        elif fmt in arts:
+            attempt(rows, row, lambda r, p=arts[fmt]: _parse(r, p), log)
+
+
 def build_engines(arts: dict, folder: Path, data, rows: List[dict], log) -> List[dict]:
     """[{"library", "precision", "path"}] for every engine built; a row per attempted build."""
     built = []
     if "onnx" not in arts:
         return built
+    parse_forms(arts, rows, log)
     for lib, label, parts, pairs, kw in LIBRARIES:
         need = missing(*parts)
         for precision, fmt in pairs:

@@ -21,7 +21,7 @@ INSTALL = {
     "tensorrt": "Jetson: sudo apt-get install nvidia-jetpack (python3-libnvinfer); x86 GPU: pip install tensorrt, "
                 "or docker/build.sh (workstation image)",
     "tensorrt-rtx": "pip install 'edgecv[tensorrt-rtx]' (tensorrt-rtx-cu12-libs, tensorrt-rtx-cu12-bindings)",
-    "gpu": "an NVIDIA GPU and its driver (nvidia-smi, or a Jetson); none is visible here",
+    "gpu": "run on a machine with one: a Jetson, or a CUDA GPU whose driver nvidia-smi lists (none is visible here)",
     "cuda-binding": "pip install pycuda (Jetson: builds against /usr/local/cuda; export PATH=/usr/local/cuda/bin:$PATH "
                     "first) or pip install 'cuda-python==<CUDA major>.*'",
 }

@@ -40,13 +40,13 @@ class AugmentConfig:
     contrast: float = option(0.2, "contrast factor in [1-c, 1+c] about the mean", low=0, high=1)
 
     def __post_init__(self):
-        for name in ("rotation", "translate", "scale", "flip", "vflip", "brightness", "contrast"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
-                raise ValueError(f"augment.{name} must be a number, got {getattr(self, name)!r}")
-            if getattr(self, name) < 0:
-                raise ValueError(f"augment.{name} must be >= 0")
-        if self.flip > 1 or self.vflip > 1 or self.scale >= 1:
-            raise ValueError("augment.flip/vflip are probabilities (<= 1) and augment.scale must be < 1")
+        """Direct construction (the Python API) is held to the declared ranges too."""
+        from dataclasses import fields
+
+        from ..config import check
+
+        for f in fields(self):
+            check(f, getattr(self, f.name), "", "augment.")
 
     @property
     def geometric(self) -> bool:

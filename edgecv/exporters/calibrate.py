@@ -43,9 +43,10 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
 
     src = Path(source)
     if src.suffix == ".txt" and src.is_file():
-        base = src.parent
+        lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
+        base = list_root(src, lines)
         paths = [Path(l.strip()) if Path(l.strip()).is_absolute() else base / l.strip()
-                 for l in src.read_text().splitlines() if l.strip() and not l.startswith("#")]
+                 for l in lines if l.strip() and not l.startswith("#")]
         missing = [p for p in paths if not p.is_file()]
         if missing:
             raise EdgecvError(f"{src}: {len(missing)} listed image(s) are missing (e.g. {missing[0]}); rewrite it with `edgecv calibrate`")
@@ -95,12 +96,31 @@ def ort_reader(paths, spec: PreprocessSpec, input_name: str = "input", batch: in
     return Reader()
 
 
-def write_list(paths: List[Path], out: Path) -> Path:
+ROOT = "# root: "
+
+
+def list_root(list_file: Path, lines: List[str]) -> Path:
+    """Where a list's relative paths start: its `# root:` folder where that exists (the machine it
+    was written on), else the list's own folder (copy the list to the dataset root on the device)."""
+    root = next((Path(l[len(ROOT):].strip()) for l in lines if l.startswith(ROOT)), None)
+    return root if root is not None and root.is_dir() else list_file.parent
+
+
+def write_list(paths: List[Path], out: Path, root=None) -> Path:
+    """One image per line, relative to `root` (the dataset folder) so the list works on the device
+    wherever the dataset is copied; the root is recorded in a header comment."""
     from ..fileio import write_text
 
     out = Path(out)
-    lines = [str(Path(p).resolve()) for p in paths]
-    write_text(out, "# edgecv calibration set: one image per line\n" + "\n".join(lines) + "\n")
+    root = Path(root).resolve() if root else None
+    lines = []
+    for p in map(lambda q: Path(q).resolve(), paths):
+        try:
+            lines.append(p.relative_to(root).as_posix() if root else str(p))
+        except ValueError:      # an image outside the root keeps its absolute path
+            lines.append(str(p))
+    head = "# edgecv calibration set: one image per line, relative to the root below\n"
+    write_text(out, head + (f"{ROOT}{root}\n" if root else "") + "\n".join(lines) + "\n")
     return out
 
 
@@ -112,6 +132,6 @@ def calibrate(data, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classi
     out = Path(out) if out else Path("calibration") / f"{Path(data).resolve().name}.txt"
     check_output(out, inputs=[data], flag="--out")
     paths = calibration_images(data, size, seed, task)
-    write_list(paths, out)
-    log(f"calibration: {len(paths)} images from {data} -> {out}")
+    write_list(paths, out, root=data if Path(data).is_dir() else None)
+    log(f"calibration: {len(paths)} images from {data} -> {out} (paths relative to {data})")
     return out

@@ -154,6 +154,30 @@ def mark_fastest(rows: List[dict], batches, task: str, fp32=("pt", "onnx")) -> d
     return {"rule": rule, "reference": ref, "by_batch": by_batch}
 
 
+def compared(cfg: BenchConfig) -> List[Path]:
+    """The --compare checkpoints (checked before any row is built)."""
+    paths = [Path(p.strip()) for p in (getattr(cfg, "compare", "") or "").split(",") if p.strip()]
+    for p in paths:
+        if p.suffix not in (".pt", ".pth") or not p.is_file():
+            raise EdgecvError(f"{p}: --compare takes checkpoints, e.g. runs/NAME/pruned/best.pt from `edgecv prune`")
+    return paths
+
+
+def compare_rows(paths: List[Path], names, items, ctx: dict) -> List[dict]:
+    """The same rows for each compared checkpoint, on the same test images, named FOLDER/ROW
+    (pruned/onnx); their artifacts go into that checkpoint's own bench folder; "vs pt" stays
+    relative to the first model's PyTorch row."""
+    out = []
+    for i, ckpt in enumerate(paths):
+        label = ckpt.parent.name if ckpt.parent.name not in [p.parent.name for p in paths[:i]] else f"{ckpt.parent.name}{i}"
+        sub = dict(ctx, out_dir=RunDir.of(ckpt).bench, exports={})
+        sub["out_dir"].mkdir(parents=True, exist_ok=True)
+        for name in names:
+            row = bench_format(name, ckpt, items, sub)
+            out.append({**row, "format": f"{label}/{name}", "model": str(ckpt)})
+    return out
+
+
 def bench(model, log=print, **options) -> dict:
     """Python API of `edgecv bench`: options are BenchConfig fields; returns {"system", "model",
     "results": [row per format], "fastest"}."""
@@ -183,6 +207,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
         if path:
             check_output(path, inputs=[ckpt, cfg.data], flag=flag)
     meta = ModelMeta.from_dict(load_checkpoint(ckpt)["meta"])
+    others = compared(cfg)
     items = validation_items(ckpt, meta, cfg.data, cfg.split)
     rows = bench_rows()
     ctx = {"out_dir": Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench, "batches": cfg.batches,
@@ -192,6 +217,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
     ctx["out_dir"].mkdir(parents=True, exist_ok=True)
     try:
         results = [bench_format(f, ckpt, items, ctx) for f in cfg.rows]
+        results += compare_rows(others, cfg.rows, items, ctx)   # --compare: e.g. the pruned model
     finally:
         close_reader(ctx["power"])
     add_ratios(results, cfg.batches)

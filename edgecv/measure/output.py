@@ -69,23 +69,38 @@ def markdown(result: dict) -> str:
 
 
 def chart(result: dict, path: Path):
-    """Latency (batch of the first size) against accuracy or RMSE, one labelled point per format."""
+    """One horizontal bar per timed format: p50 latency at the first batch size, labelled with its
+    accuracy (or RMSE) and size; the fastest at equal accuracy is highlighted. Bars never overlap,
+    however close two formats' numbers are."""
     from ..plots import pyplot, save_figure
 
     plt = pyplot()
     if plt is None:
         return None
-    pts = [(r["format"], r["latency_ms"]["p50"], (r["metrics"] or {}).get("accuracy", (r["metrics"] or {}).get("rmse_px")))
-           for r in result["results"] if r.get("latency_ms")]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, lat, metric in pts:
-        y = (metric * 100 if result["task"] != "regress" else metric) if metric is not None else 0
-        ax.scatter([lat], [y], s=60)
-        ax.annotate(name, (lat, y), textcoords="offset points", xytext=(6, 4))
-    ax.set_xlabel(f"latency p50 (ms, batch {result['batches'][0]})")
-    ax.set_ylabel("accuracy (%)" if result["task"] != "regress" else "RMSE (px, lower is better)")
-    ax.set_title(("edgecv bench: " + str(result["system"].get("device", "")))[:80])
-    ax.grid(alpha=0.3)
+    b = result["batches"][0]
+    rows = sorted((r for r in result["results"] if str(b) in r.get("batches", {})),
+                  key=lambda r: -r["batches"][str(b)]["latency_ms"]["p50"])
+    if not rows:
+        return None
+    regress = result["task"] == "regress"
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(rows)))
+    lat = [r["batches"][str(b)]["latency_ms"]["p50"] for r in rows]
+    colors = ["#2a9d8f" if b in (r.get("fastest") or []) else "#8ab6d6" for r in rows]
+    ax.barh(range(len(rows)), lat, color=colors)
+    ax.set_yticks(range(len(rows)), [r["format"] for r in rows])
+    for i, (r, v) in enumerate(zip(rows, lat)):
+        m = r.get("metrics") or {}
+        score = (f"RMSE {m['rmse_px']:.2f} px" if regress and "rmse_px" in m else
+                 f"acc {m['accuracy']:.2%}" if "accuracy" in m else "no accuracy")
+        size = f", {r['size_mb']:.1f} MB" if r.get("size_mb") else ""
+        ax.text(v, i, f"  {v:.2f} ms  ({score}{size})", va="center", fontsize=9)
+    ax.set_xlim(0, max(lat) * 1.7)
+    ax.set_xlabel(f"latency p50 per call, ms (batch {b}; shorter is faster)")
+    dev = str(result["system"].get("device", ""))[:70]
+    ax.set_title(f"edgecv bench on {dev}" + ("\n(green: fastest at equal accuracy)" if any(
+        b in (r.get("fastest") or []) for r in rows) else ""), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 

@@ -66,6 +66,26 @@ def _runtime_rows(r: dict):
     return rows
 
 
+def _about(run: Path) -> str:
+    """Date, data, model and the resolved training config: what a reader needs to trust the numbers."""
+    import datetime
+
+    import yaml
+
+    cfg = yaml.safe_load(run.joinpath("config.yaml").read_text()) if run.joinpath("config.yaml").is_file() else {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    rows = [["about this run", ""], ["written", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")],
+            ["run folder", str(run.resolve())], ["data", cfg.get("data", "?")],
+            ["model", f"{cfg.get('model', '?')} {cfg.get('task', '')}, input {cfg.get('imgsz', '?')} px, "
+                      f"pretrained {cfg.get('pretrained', '?')}"]]
+    flat = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
+    aug = cfg.get("augment") if isinstance(cfg.get("augment"), dict) else {}
+    rows.append(["training config", ", ".join(f"{k}={v}" for k, v in flat.items() if k not in ("data", "out"))])
+    if aug:
+        rows.append(["augmentation", ", ".join(f"{k}={v}" for k, v in aug.items())])
+    return _table(rows)
+
+
 def write_report(run_dir, title: str = "") -> Path:
     """run_dir/report.html from whatever the run folder holds; returns its path."""
     from .output import table_rows
@@ -73,7 +93,7 @@ def write_report(run_dir, title: str = "") -> Path:
     run = Path(run_dir)
     ev, q, rt = _load(run / "eval_test.json"), _load(run / "int8.json"), _load(run / "runtime.json")
     bench = _load(run / "bench" / "bench.json")
-    parts = [f"<h1>{html.escape(title or 'edgecv report: ' + str(run))}</h1>",
+    parts = [f"<h1>{html.escape(title or 'edgecv report: ' + str(run))}</h1>", _about(run),
              "<h2>Training</h2>", _img(run / "curves.png", "training curves")]
     if ev:
         parts += [f"<h2>Evaluation ({ev['split']} split, {ev['n']} images, {ev['backend']})</h2>",

@@ -74,6 +74,9 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
         write_json(cfg.json, rep)
     if not cfg.quiet:
         print(summary_text(rep), file=sys.stderr, flush=True)
+        wrote = [p for p in (out_spec.location if out_spec.kind == "video" else "", cfg.json) if p]
+        if wrote:
+            print(f"edgecv run: wrote {', '.join(map(str, wrote))}", file=sys.stderr, flush=True)
     return rep
 
 
@@ -117,6 +120,8 @@ class _Run:
         except BaseException:
             self.src.close()
             raise
+        if getattr(sink, "url", "") and not self.quiet:
+            print(f"edgecv run: streaming MJPEG at {sink.url}", file=sys.stderr, flush=True)
         sink_thread = None if out_spec.kind == "none" else SinkThread(sink, self.stats, self.stop, self.stats.fps)
         cap = CaptureThread(self.src, self.be.meta.preprocess, chan, pool, self.stop, pace)
         interrupted = False

@@ -25,7 +25,7 @@ from ..backends import Backend
 from ..errors import EdgecvError
 from ..meta import ModelMeta
 from . import import_tensorrt, is_rtx, library_name, trt_logger
-from .cuda import CudaSession, cuda_device_count  # noqa: F401  (cuda_device_count: tests and `edgecv check`)
+from .cuda import CudaSession
 from .plan import check_engine, device_facts, engine_cache_key, read_sidecar, sidecar_path, write_sidecar
 
 @dataclass

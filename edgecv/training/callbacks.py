@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from ..fileio import write_text
+from ..registry import Registry
 
 
 class Callback:
@@ -65,7 +66,7 @@ class CSVLog(Callback):
     """metrics.csv, rewritten atomically each epoch (a resumed run keeps its earlier rows)."""
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        trainer.history.append({"epoch": epoch, **metrics})
+        trainer.history.append({"epoch": epoch + 1, **metrics})     # 1-based, as the console says
         keys = list(dict.fromkeys(k for row in trainer.history for k in row))
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=keys)
@@ -87,7 +88,7 @@ class TensorBoard(Callback):
         if self.writer:
             for k, v in metrics.items():
                 if isinstance(v, (int, float)):
-                    self.writer.add_scalar(k.replace("_", "/", 1), v, epoch)
+                    self.writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
             self.writer.flush()
 
     def on_train_end(self, trainer):
@@ -117,3 +118,20 @@ def plot_curves(history, path: Path):
         axes[0][1].plot(ep, [r.get(metric, float("nan")) for r in history], marker="o", color="C2")
         axes[0][1].set_xlabel("epoch"), axes[0][1].set_title(metric)
     return save_figure(fig, path)
+
+
+CALLBACKS = Registry("callback")
+CALLBACKS.register("csv", lambda cfg: CSVLog(), "metrics.csv", writes=True)
+CALLBACKS.register("checkpoints", lambda cfg: Checkpoints(), "best.pt and last.pt", writes=True)
+CALLBACKS.register("curves", lambda cfg: Curves(), "curves.png", writes=True)
+CALLBACKS.register("early_stopping", lambda cfg: EarlyStopping(cfg.patience, cfg.min_delta) if cfg.patience > 0
+                   else None, "stop after --patience epochs without improvement", writes=False)
+CALLBACKS.register("tensorboard", lambda cfg: TensorBoard() if cfg.tensorboard else None, "tensorboard/",
+                   writes=True)
+
+
+def builtin_callbacks(cfg, writer: bool = True) -> list:
+    """The run's built-in callbacks in registry order; `writer=False` (torchrun ranks > 0) leaves out
+    every callback that writes files."""
+    made = [(e, CALLBACKS.load(e.name)(cfg)) for e in CALLBACKS if writer or not e.writes]
+    return [c for _, c in made if c is not None]

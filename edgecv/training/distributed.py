@@ -35,7 +35,6 @@ from ..errors import EdgecvError
 from . import callbacks as cb
 from .loop import Trainer, next_run_dir
 
-WRITERS = (cb.CSVLog, cb.Checkpoints, cb.Curves, cb.TensorBoard)
 
 
 def launch_env() -> Optional[Tuple[int, int, int]]:
@@ -224,6 +223,9 @@ class SyncStop(cb.Callback):
 class DistributedTrainer(Trainer):
     """Trainer for one rank of a torchrun job; rank 0 writes and logs, all ranks train."""
 
+    def writes_files(self) -> bool:   # the callback registry leaves file writers off other ranks
+        return self.rank == 0
+
     def __init__(self, cfg, run_dir, callbacks=(), log=print, resume: bool = False):
         import torch.distributed as dist
 
@@ -231,8 +233,6 @@ class DistributedTrainer(Trainer):
         quiet = lambda *a, **k: None  # noqa: E731
         super().__init__(cfg, run_dir, callbacks, log if self.rank == 0 else quiet, resume)
         self.is_main = self.rank == 0
-        if not self.is_main:   # TensorBoard would open an event file in on_train_start
-            self.callbacks = [c for c in self.callbacks if not isinstance(c, WRITERS)]
         self.callbacks.append(SyncStop())
 
     def make_sampler(self, ds):

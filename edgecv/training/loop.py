@@ -49,15 +49,14 @@ class Trainer:
 
     split_from: Optional[Path] = None   # a split.json to reuse (`edgecv prune` fine-tunes on its run's split)
 
+    def writes_files(self) -> bool:
+        return True
+
     def __init__(self, cfg: TrainConfig, run_dir: Path, callbacks=(), log=print, resume: bool = False):
         self.cfg, self.run_dir, self.log, self.resume = cfg, Path(run_dir), log, resume
         self.best, self.best_epoch, self.stop_reason, self.history = None, -1, "", []
         self.start_epoch, self.is_main = 0, True
-        self.callbacks: List[cb.Callback] = [cb.CSVLog(), cb.Checkpoints(), cb.Curves()]
-        if cfg.patience > 0:
-            self.callbacks.append(cb.EarlyStopping(cfg.patience, cfg.min_delta))
-        if cfg.tensorboard:
-            self.callbacks.append(cb.TensorBoard())
+        self.callbacks: List[cb.Callback] = cb.builtin_callbacks(cfg, writer=self.writes_files())
         self.callbacks += list(callbacks)
 
     # --- set-up -----------------------------------------------------------------------------

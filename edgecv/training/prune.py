@@ -16,11 +16,29 @@ eval, bench and run take it like any other checkpoint.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+from ..config import option
 from ..errors import EdgecvError, require
 
 IMPORTANCE = ("l1", "l2")
+
+
+@dataclass
+class PruneConfig:
+    run: str = option("", "run folder of `edgecv train` (runs/NAME) or its best.pt", positional=True, required=True)
+    ratio: float = option(0.5, "fraction of the channels removed from every prunable layer", low=0, lt=1)
+    epochs: int = option(5, "fine-tune epochs on the run's own split (0 = keep the pruned weights as they are)",
+                         low=0)
+    lr: Optional[float] = option(None, "fine-tune learning rate (default: the run's)", gt=0)
+    batch: Optional[int] = option(None, "fine-tune batch size (default: the run's)", low=1)
+    importance: str = option("l2", "rank channels by the L1 or L2 norm of their weights", choices=IMPORTANCE)
+    round_to: int = option(8, "keep channel counts multiples of N (friendly to TensorRT kernels; 1 = exact ratio)",
+                           low=1)
+    data: Optional[str] = option(None, "dataset folder (default: the run's)", metavar="DIR")
+    out: Optional[str] = option(None, "pruned run folder (default RUN/pruned)", metavar="DIR")
 
 
 def count_params(model) -> int:

@@ -6,6 +6,7 @@ only the head trains on them (`cache_features: auto`), which makes each epoch ma
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Optional
 
 import numpy as np
@@ -140,7 +141,7 @@ class Steps:
         self._train_mode()
         total, n = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
-                   disable=not (self.cfg.progress and trainer.is_main), mininterval=0.5)
+                   disable=not (self.cfg.progress and trainer.is_main and sys.stderr.isatty()), mininterval=0.5)
         for step, (x, y) in enumerate(bar):
             loss = self._step(net, x, y)
             if not np.isfinite(loss):

@@ -23,12 +23,29 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
+from ..config import option
 from ..errors import EdgecvError, require
 from .callbacks import Callback
+
+
+@dataclass
+class TuneConfig:
+    """The search itself; every train option (`edgecv train --help`) sets the base of all trials,
+    and --out is the tune folder (default runs/tune)."""
+
+    space: Optional[str] = option(None, "YAML search space (default: lr, weight_decay, batch, label_smoothing, "
+                                  "augment_strength, optimizer)", metavar="FILE", group="tune")
+    trials: Optional[int] = option(None, "stop when the study holds N finished trials (default 20 without "
+                                   "--timeout)", low=1, group="tune")
+    timeout: Optional[float] = option(None, "start no new trial after MIN minutes", gt=0, metavar="MIN", group="tune")
+    metric: str = option("", "validation metric to optimise (default val_accuracy; val_loss for regression)",
+                         group="tune")
+    startup_trials: int = option(2, "trials that run to the end before the median pruner may stop any", low=0,
+                                 group="tune")
 
 DEFAULT_SPACE = {
     "lr": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -241,7 +258,7 @@ def summarize(study, out: Path, metric: str, maximize: bool, log=print) -> dict:
     write_text(out / "results.csv", buf.getvalue())
     result = {"metric": metric, "direction": "maximize" if maximize else "minimize", "trials": rows,
               "best": None, "best_config": None, "study": str(out / "study.db")}
-    best = rows[0] if rows and rows[0]["state"] == "complete" else None
+    best = next((r for r in rows if r["state"] == "complete" and r["run"]), None)   # added trials have no run
     if best:
         result["best"], result["best_config"] = best, str(write_best(best, out, metric))
     write_json(out / "results.json", result)

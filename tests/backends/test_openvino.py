@@ -128,3 +128,42 @@ def test_never_imports_torch(artifacts):
             f"b = open_backend({str(artifacts['onnx-int8-cpu'])!r}, 'openvino')\n"
             "b.predict(np.zeros((1, 3, 32, 32), np.float32)); assert 'torch' not in sys.modules, 'torch'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_bench_has_openvino_rows_and_marks_the_fastest(run_copy, tmp_path, capsys):
+    import json
+
+    from edgecv.cli import main
+
+    out = tmp_path / "b.json"
+    assert main(["bench", str(run_copy / "best.pt"), "--formats", "onnx,onnx-int8-cpu,openvino,openvino-int8",
+                 "--batch", "1", "--iters", "3", "--warmup", "1", "--calib-size", "16", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    rows = {r["format"]: r for r in res["results"]}
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    assert rows["openvino"]["backend"] == "openvino/CPU" and rows["openvino"]["path"] == rows["onnx"]["path"]
+    assert rows["openvino-int8"]["path"] == rows["onnx-int8-cpu"]["path"]
+    assert rows["openvino"]["metrics"] == rows["onnx"]["metrics"]          # the same FP32 file, same answers
+    fast = res["fastest"]
+    equal = [r for r in rows.values() if r["metrics"]["accuracy"] >= fast["reference"] - 0.003 - 1e-9]
+    winner = rows[fast["by_batch"]["1"]]
+    assert winner in equal and all(winner["latency_ms"]["p50"] <= r["latency_ms"]["p50"] for r in equal)
+    assert [r["format"] for r in rows.values() if r["fastest"]] == [winner["format"]] and winner["fastest"] == [1]
+    table = capsys.readouterr().out
+    assert f"{winner['latency_ms']['p50']:.2f}*" in table and "fastest at equal accuracy" in table
+
+
+def test_fastest_is_picked_only_within_the_accuracy_margin():
+    from edgecv.measure.bench import mark_fastest
+
+    def row(fmt, acc, p50):
+        return {"format": fmt, "metrics": {"accuracy": acc}, "batches": {"1": {"latency_ms": {"p50": p50}}}}
+
+    rows = [row("pt", 0.990, 40.0), row("onnx", 0.992, 20.0), row("onnx-int8-cpu", 0.9865, 5.0),
+            row("openvino-int8", 0.9895, 8.0), row("onnx-fp16", 0.992, 19.0)]
+    fast = mark_fastest(rows, [1], "classify", fp32=("pt", "onnx"))
+    assert fast["reference"] == 0.992 and fast["by_batch"] == {"1": "openvino-int8"}   # 0.55 points lost: out
+    assert [r["fastest"] for r in rows] == [[], [], [], [1], []]
+    reg = [dict(format="onnx", metrics={"rmse_px": 3.0}, batches={"1": {"latency_ms": {"p50": 9.0}}}),
+           dict(format="onnx-int8-cpu", metrics={"rmse_px": 3.5}, batches={"1": {"latency_ms": {"p50": 3.0}}})]
+    assert mark_fastest(reg, [1], "regress", fp32=("onnx",))["by_batch"] == {"1": "onnx"}

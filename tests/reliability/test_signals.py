@@ -84,6 +84,7 @@ def test_run_output_video_and_report_survive_the_signal(tmp_path, onnx_model, me
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")], os.listdir(tmp_path)   # no temporaries
 
 
+@pytest.mark.slow     # one real epoch, then a resumed one: about 3 min on 2 busy cores
 def test_train_sigterm_leaves_a_loadable_resumable_run(tmp_path, cls_data):
     from edgecv.models.checkpoint import load_checkpoint
 

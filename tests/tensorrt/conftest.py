@@ -13,9 +13,9 @@ def _checkpoint(folder, task, arch):
 
     torch.manual_seed(0)
     spec = PreprocessSpec(imgsz=32)
-    meta = (ModelMeta(task="classify", classes=["circle", "square", "triangle"], preprocess=spec) if task == "classify"
+    meta = (ModelMeta(task="classify", classes=["circle", "square", "triangle"], preprocess=spec, arch=arch) if task == "classify"
             else ModelMeta(task="regress", targets=[{"name": "x", "kind": "x"}, {"name": "y", "kind": "y"}],
-                           preprocess=spec))
+                           preprocess=spec, arch=arch))
     return save_checkpoint(folder / "best.pt", build_model(arch, 3 if task == "classify" else 2).eval(), meta)
 
 

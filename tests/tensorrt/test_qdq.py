@@ -51,15 +51,19 @@ def test_activations_symmetric_and_only_on_conv_gemm_inputs(exported):
     for q in acts:
         assert not inits[q.input[2]].any() and inits[q.input[2]].dtype == np.int8      # zero point 0, int8
         src = producer.get(q.input[0])
-        assert src is None or src.op_type not in QUANT_OPS                            # no Q on Conv/Gemm outputs
+        if src is not None and src.op_type in QUANT_OPS:   # only a conv feeding a conv directly (MobileNet's
+            assert {c.op_type for c in consumers[q.input[0]]} == {"QuantizeLinear"}  # linear bottleneck)
         for dq in consumers[q.output[0]]:
             assert dq.op_type == "DequantizeLinear"
-            assert {c.op_type for c in consumers[dq.output[0]]} <= QUANT_OPS           # feeds Conv/Gemm only
+            # feeds Conv/Gemm; a ResNet's identity branch is shared with the residual Add, which
+            # TensorRT then fuses into the convolution as an INT8 elementwise input
+            assert {c.op_type for c in consumers[dq.output[0]]} & QUANT_OPS
+            assert {c.op_type for c in consumers[dq.output[0]]} <= QUANT_OPS | {"Add"}
     out_node = producer[m.graph.output[0].name]
     assert out_node.op_type in ("Gemm", "MatMul", "Add", "Flatten")                   # logits stay float
     assert out_node.op_type not in ("DequantizeLinear", "QuantizeLinear")
-    relu_inputs = [producer.get(n.input[0]) for n in m.graph.node if n.op_type == "Relu"]
-    assert all(p is None or p.op_type != "DequantizeLinear" for p in relu_inputs)      # Conv(+BN)+ReLU fuse
+    fused = [producer.get(i) for n in m.graph.node if n.op_type in ("Relu", "HardSwish") for i in n.input]
+    assert fused and all(p is None or p.op_type != "DequantizeLinear" for p in fused)  # Conv(+BN)+ReLU fuse
 
 
 def test_int8_form_runs_in_onnxruntime_close_to_fp32(exported):

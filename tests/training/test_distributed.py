@@ -74,7 +74,7 @@ def test_ddp_matches_single_process_and_only_rank0_writes(data, tmp_path):
     single = edgecv.train(data=str(data), batch=8, augment=False, out=str(tmp_path / "single"),
                           log=lambda *a: None, **COMMON)
     a, b = rows(ddp), rows(single)
-    assert [r["epoch"] for r in a] == ["0", "1"]          # one row per epoch: a single writer
+    assert [r["epoch"] for r in a] == ["1", "2"]          # one row per epoch: a single writer
     for ra, rb in zip(a, b):
         for key in ("train_loss", "val_loss"):
             assert float(ra[key]) == pytest.approx(float(rb[key]), rel=RTOL), (key, ra, rb)
@@ -147,10 +147,10 @@ def test_ddp_stop_on_rank0_then_resume(data, tmp_path):
                         str(script), str(data), str(run)], env=env, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     first = rows(run)
-    assert [r["epoch"] for r in first] == ["0"]
+    assert [r["epoch"] for r in first] == ["1"]
     torchrun(tmp_path, "--resume", str(run))
     resumed = rows(run)
-    assert [r["epoch"] for r in resumed] == ["0", "1"] and resumed[0] == first[0]
+    assert [r["epoch"] for r in resumed] == ["1", "2"] and resumed[0] == first[0]
     single = edgecv.train(data=str(data), batch=8, augment=False, out=str(tmp_path / "single"),
                           log=lambda *a: None, **COMMON)
     for ra, rb in zip(resumed, rows(single)):

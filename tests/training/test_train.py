@@ -23,7 +23,7 @@ def test_run_folder_holds_everything(cls_run):
         assert (cls_run / name).is_file(), name
     cfg = yaml.safe_load((cls_run / "config.yaml").read_text())
     assert cfg["imgsz"] == 32 and cfg["loss"] == "ce" and cfg["augment"]["enabled"] is True
-    assert [int(r["epoch"]) for r in _rows(cls_run)] == [0, 1]
+    assert [int(r["epoch"]) for r in _rows(cls_run)] == [1, 2]   # 1-based, as the console says
     split = json.loads((cls_run / "split.json").read_text())
     assert set(split["splits"]) == {"train", "val", "test"} and split["classes"] == ["circle", "square", "triangle"]
 
@@ -153,7 +153,7 @@ def test_resume_continues_and_matches_uninterrupted(cls_data, tmp_path, train_fn
     import edgecv
     edgecv.train(resume=str(part), log=lambda *a: None)
     a, b = _rows(full), _rows(part)
-    assert [r["epoch"] for r in b] == ["0", "1", "2"]
+    assert [r["epoch"] for r in b] == ["1", "2", "3"]
     for ra, rb in zip(a, b):
         assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-4)
 
