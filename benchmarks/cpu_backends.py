@@ -150,7 +150,7 @@ def accuracy(run: Path, threads: int, log=print) -> dict:
         for b in backends.values():
             b.close()
     fp32 = res["ort-fp32"]
-    out = {"n_test": len(items), "accuracy": res,
+    out = {"n_test": len(items), "accuracy": res, "run": str(run), "epochs_trained": len((run / "metrics.csv").read_text().splitlines()) - 1,
            "loss_points": {k: round((fp32 - v) * 100, 3) for k, v in res.items()}}
     log("  digits test accuracy: " + "  ".join(f"{k} {v:.2%}" for k, v in res.items()))
     return out

@@ -29,6 +29,17 @@ def train(data: Path, out: Path, model: str, epochs: int, args, **kw) -> dict:
     return {"train_s": round(time.perf_counter() - t0, 1)}
 
 
+def digits(folder: Path, imgsz: int, per_class=None) -> Path:
+    """scikit-learn's real digits as class folders; per_class keeps the first N of each (quick checks)."""
+    from edgecv.data.synth import synth
+
+    data = synth(folder, kind="digits", size=(imgsz, imgsz))
+    for d in sorted(p for p in data.iterdir() if p.is_dir()) if per_class else ():
+        for f in sorted(d.iterdir())[per_class:]:
+            f.unlink()
+    return data
+
+
 def measure(ckpt: Path, data: Path, iters: int) -> dict:
     """Test accuracy, params, size and batch-1 latency through `edgecv bench` (pt and onnx rows)."""
     from edgecv.measure.bench import bench
@@ -53,13 +64,13 @@ def main():
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--iters", type=int, default=50, help="timed inference iterations per model")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--per-class", type=int, help="keep N images per digit (a quick check; default all 1,797)")
     args = ap.parse_args()
-    from edgecv.data.synth import synth
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = synth(tmp / "digits", kind="digits", size=(args.imgsz, args.imgsz))
+        data = digits(tmp / "digits", args.imgsz, args.per_class)
         runs = {"teacher resnet50": ("resnet50", args.teacher_epochs, {}),
                 "student resnet18": ("resnet18", args.epochs, {}),
                 "student resnet18 + distill": ("resnet18", args.epochs, {
@@ -71,12 +82,12 @@ def main():
             res[name] = {"model": model, "epochs": epochs, **train(data, tmp / f"run{i}", model, epochs, args, **kw)}
             res[name].update(measure(tmp / f"run{i}" / "best.pt", data, args.iters))
     print_table(res)
-    payload = {"dataset": f"scikit-learn digits (1,797 real 8x8 digits) at {args.imgsz} px, edgecv's seeded "
-                          "80/10/10 split", "args": vars(args), "results": res,
+    payload = {"dataset": DATASET.format(imgsz=args.imgsz), "args": vars(args), "results": res,
                "wall_s": round(time.perf_counter() - t0, 1)}
-    print(f"wrote {save_result('distill', payload)}")
+    print(f"wrote {save_result('distill' + ('-quick' if args.per_class else ''), payload)}")   # a quick check stays apart
 
 
+DATASET = "scikit-learn digits (1,797 real 8x8 handwritten digits) at {imgsz} px, edgecv's seeded 80/10/10 split"
 FORMATS = {"params": "{:,}", "test_accuracy": "{:.2%}", "onnx_mb": "{:.1f}", "torch_ms_b1": "{:.2f}",
            "ort_ms_b1": "{:.2f}", "train_s": "{:.0f}", "epochs": "{}", "ort_speedup": "{:.2f}x"}
 

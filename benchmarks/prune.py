@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import save_result  # noqa: E402
-from benchmarks.distill import measure, print_table  # noqa: E402
+from benchmarks.distill import DATASET, digits, measure, print_table  # noqa: E402
 
 
 def main():
@@ -29,16 +29,16 @@ def main():
     ap.add_argument("--ratios", default="0,0.3,0.5")
     ap.add_argument("--importance", default="l2", choices=("l1", "l2"))
     ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--per-class", type=int, help="keep N images per digit (a quick check; default all 1,797)")
     args = ap.parse_args()
     import edgecv
-    from edgecv.data.synth import synth
     from edgecv.training.prune import prune_run
 
     t0 = time.perf_counter()
     quiet = lambda *a: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = synth(tmp / "digits", kind="digits", size=(args.imgsz, args.imgsz))
+        data = digits(tmp / "digits", args.imgsz, args.per_class)
         print(f"training {args.model} ({args.epochs} epochs)...", flush=True)
         base = edgecv.train(data=str(data), imgsz=args.imgsz, epochs=args.epochs, batch=64, model=args.model,
                             pretrained="none", out=str(tmp / "base"), progress=False, tensorboard=False,
@@ -55,10 +55,9 @@ def main():
     for r in res.values():
         r["ort_speedup"] = round(ref["ort_ms_b1"] / r["ort_ms_b1"], 2) if r.get("ort_ms_b1") else None
     print_table(res, ("params", "onnx_mb", "test_accuracy", "torch_ms_b1", "ort_ms_b1", "ort_speedup"))
-    payload = {"dataset": f"scikit-learn digits (1,797 real 8x8 digits) at {args.imgsz} px, edgecv's seeded "
-                          "80/10/10 split", "args": vars(args), "results": res,
+    payload = {"dataset": DATASET.format(imgsz=args.imgsz), "args": vars(args), "results": res,
                "wall_s": round(time.perf_counter() - t0, 1)}
-    print(f"wrote {save_result('prune', payload)}")
+    print(f"wrote {save_result('prune' + ('-quick' if args.per_class else ''), payload)}")   # a quick check stays apart
 
 
 if __name__ == "__main__":

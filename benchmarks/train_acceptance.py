@@ -37,7 +37,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         digits = synth(tmp / "digits", kind="digits")
-        run, secs = timed_train(data=str(digits), imgsz=48, epochs=10, batch=32, split="0.7,0.15,0.15",
+        run, secs = timed_train(data=str(digits), imgsz=48, epochs=10, split="0.7,0.15,0.15",   # defaults otherwise
                                 out=str(tmp / "digits_run"))
         ev = edgecv.evaluate(run / "best.pt", digits, plots="none", log=lambda *a: None)
         out["digits"] = {"train_s": secs, "test_accuracy": ev["metrics"]["accuracy"], "n_test": ev["n"],
@@ -46,7 +46,7 @@ def main():
               f"in {secs:.0f} s for 10 epochs")
         if not args.skip_regress:
             ball = synth(tmp / "ball", "regress", n=600, size=(160, 120))
-            run, secs = timed_train(data=str(ball), task="regress", imgsz=128, epochs=15, batch=32, lr=2e-3,
+            run, secs = timed_train(data=str(ball), task="regress", imgsz=128, epochs=15,
                                     out=str(tmp / "ball_run"))
             ev = edgecv.evaluate(run / "best.pt", ball, plots="none", log=lambda *a: None)
             out["ball"] = {"train_s": secs, "test_rmse_px": ev["metrics"]["rmse_px"], "test_mae_px": ev["metrics"]["mae_px"],

@@ -47,6 +47,7 @@ VARIANTS = {
     "old_noflip_b8_onecycle": {**OLD, "augment.flip": 0.0, "batch": 8, "schedule": "onecycle"},
     "old_noflip_nocolor": {**OLD, "augment.flip": 0.0, "augment.brightness": 0.0, "augment.contrast": 0.0},
     "lr_auto": {"lr": "auto"},
+    **{f"lr{v}": {"lr": float(v)} for v in ("1e-4", "3e-4", "1e-3", "3e-3", "1e-2", "3e-2")},
     "b8": {"batch": 8},
     "b16": {"batch": 16},
     "b64": {"batch": 64},
@@ -102,8 +103,10 @@ def summary(rows: list) -> list:
     """Per set and seed: each tool's metric and wall time relative to the baseline of that set."""
     out = []
     for r in rows:
-        base = next(b for b in rows if b["set"] == r["set"] and b["seed"] == r["seed"]
-                    and b["tool"] in ("plain script", "DLI recipe"))
+        base = next((b for b in rows if b["set"] == r["set"] and b["seed"] == r["seed"]
+                     and b["tool"] in ("plain script", "DLI recipe")), None)
+        if base is None:
+            continue
         rel = {"time_vs_baseline": r["train_s"] / base["train_s"]}
         if "test_rmse_px" in r:
             rel["rmse_vs_baseline"] = r["test_rmse_px"] / base["test_rmse_px"]
@@ -113,12 +116,36 @@ def summary(rows: list) -> list:
     return out
 
 
+def lr_check(rows: list, points: float = 0.01, rel: float = 0.1) -> list:
+    """Does --lr auto land in the good range of the sweep? Good: within `points` of the best sweep
+    accuracy (or `rel` of the best RMSE); reports the good lr interval and where auto landed."""
+    out = []
+    for key in sorted({(r["set"], r["seed"]) for r in rows if r["tool"] == "lr_auto"}):
+        sweep = [r for r in rows if (r["set"], r["seed"]) == key and r["tool"].startswith("lr") and r["tool"] != "lr_auto"]
+        auto = next(r for r in rows if (r["set"], r["seed"]) == key and r["tool"] == "lr_auto")
+        if not sweep:
+            continue
+        score = (lambda r: -r["test_rmse_px"]) if "test_rmse_px" in auto else (lambda r: r["test_accuracy"])
+        best = max(map(score, sweep))
+        tol = points if "test_accuracy" in auto else rel * abs(best)
+        good = sorted(r["lr"] for r in sweep if score(r) >= best - tol)
+        out.append({"set": key[0], "seed": key[1], "auto_lr": auto["lr"], "good_lr_range": [good[0], good[-1]],
+                    "auto_score": score(auto), "best_sweep_score": best,
+                    "auto_within_good_score": score(auto) >= best - tol,
+                    "auto_inside_good_lr_range": good[0] / 2 <= auto["lr"] <= good[-1] * 2})
+        print(f"lr auto on {key[0]} s{key[1]}: lr {auto['lr']:.2g}, good sweep range {good[0]:.0e}..{good[-1]:.0e}"
+              f" -> score {score(auto):.4g} vs best {best:.4g}")
+    return out
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[101], help="101, 102: held out; 1: the tuning set")
     p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="extra edgecv runs")
     p.add_argument("--no-defaults", action="store_true", help="skip the run with edgecv's defaults")
+    p.add_argument("--only", nargs="+", choices=["edgecv", "baseline"] + list(VARIANTS),
+                   help="run just these tools (e.g. one per process on a shared machine)")
     p.add_argument("--quick", action="store_true", help="small copies of every set, half the epochs")
     p.add_argument("--epochs", type=int, default=0, help="override every set's epochs")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
@@ -133,7 +160,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    tools = ([] if args.no_defaults else ["edgecv"]) + ["baseline"] + list(args.variants)
+    tools = args.only or ([] if args.no_defaults else ["edgecv"]) + ["baseline"] + list(args.variants)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets:
@@ -141,7 +168,8 @@ def main(argv=None) -> int:
                 rows += bench_set(name, seed, tools, args, Path(tmp))
     name = args.name or ("train_defaults-quick" if args.quick else "train_defaults")
     payload = {"seeds": args.seeds, "quick": args.quick, "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "results": rows, "relative": summary(rows),
+               "load_average_at_end": os.getloadavg(),
+               "torch": torch.__version__, "results": rows, "relative": summary(rows), "lr_auto_check": lr_check(rows),
                "note": "defaults chosen on seed 1 (set A); seeds >= 100 were not used to choose them"}
     print(f"wrote {save_result(name, payload)}")
     return 0

@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     for name, r in steps.items():
         print(f"  model  {name:14s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
     payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "input_ms_per_image": inputs, "model_ms_per_image": steps}
+               "torch": torch.__version__, "load_average_at_end": os.getloadavg(),
+               "input_ms_per_image": inputs, "model_ms_per_image": steps}
     print(f"wrote {save_result('train_profile', payload)}")
     return 0
 

@@ -17,7 +17,7 @@ import os
 import sys
 
 from .commands import COMMANDS, module_of
-from .errors import EdgecvError
+from .errors import EdgecvError, missing_extra
 
 def build_parser(only: str = "") -> argparse.ArgumentParser:
     """All commands for --help; with `only`, just that command's module is imported (fast start)."""
@@ -66,6 +66,12 @@ def main(argv=None) -> int:
             return exit_code(e)
         except BrokenPipeError:
             return close_broken_stdout()
+        except ModuleNotFoundError as e:   # a lean install (edgecv[runtime]): name the extra, no traceback
+            dep = missing_extra(e, argv[0] if argv else "")
+            if dep is None:
+                raise
+            print(f"edgecv {argv[0] if argv else ''}: error: {dep}", file=sys.stderr)
+            return dep.exit_code
 
 
 def _run(argv) -> int:

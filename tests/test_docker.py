@@ -360,3 +360,13 @@ def test_jp4_builds_tensorrt_bindings_for_python38():
     assert all(stage_chain(ins, row_overrides(r), "trt")[1]["name"] == "trt-system" for r in others)
     final = " ".join(rest for i, rest in stages(ins, row_overrides(row))[-1]["ins"] if i in ("RUN", "COPY"))
     assert "--from=trt /opt/wheels" in final and "pip install --no-deps /opt/edgecv/wheels/tensorrt-*.whl" in final
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_python_snippets_in_run_lines_compile(path):
+    """Each `python -c "..."` of a RUN (smoke checks included) is valid Python once Docker joins lines."""
+    runs = [rest for ins, rest in parse_dockerfile(path.read_text()) if ins == "RUN"]
+    snippets = [m.group(1) for r in runs for m in re.finditer(r'python3? -c "([^"]*)"', r)]
+    assert snippets, "no python -c smoke check found"
+    for code in snippets:
+        compile(re.sub(r"\$\{\w+\}", "8.2.1", code), f"{path.name}: python -c", "exec")

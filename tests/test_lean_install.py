@@ -103,7 +103,7 @@ def test_lean_edgecv_info_reports_no_torch(lean):
 
 
 def test_lean_edgecv_run_on_an_image_folder(lean, tmp_path):
-    if not (ROOT / "edgecv" / "runtime" / "cli.py").exists():
+    if not any((ROOT / "edgecv" / p).exists() for p in ("runtime/cli.py", "commands/run.py")):
         pytest.skip("`edgecv run` is not written yet (edgecv/runtime/cli.py); "
                     "this test runs it in the lean venv once it exists")
     import cv2
@@ -120,3 +120,29 @@ def test_lean_edgecv_run_on_an_image_folder(lean, tmp_path):
          cwd=tmp_path)
     report = json.loads(out.read_text())
     assert report["frames"] == 5 and report["backend"] == "onnxruntime" and report["task"] == "classify"
+
+
+LEAN_ERRORS = [   # (command line, the extra its one-line message names): torch-backed commands
+    (["train", "--data", "data", "--pretrained", "none"], "train"),
+    (["train", "--data", "data"], "train"),                       # the imagenet default: checked first
+    (["export", "model.pt", "--format", "onnx"], "train"),
+    (["bench", "model.pt"], "train"),
+    (["pipeline", "--data", "data", "--pretrained", "none"], "train"),
+    (["tune", "--data", "data"], "t"),                            # tune: [tune] or [train], whichever is missing first
+]
+
+
+def test_lean_torch_commands_print_the_extra_not_a_traceback(lean, tmp_path):
+    """edgecv[runtime] only: every command that needs torch says `pip install 'edgecv[...]'` in one line."""
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)   # the missing torch is named before the data is read
+    (tmp_path / "model.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    from edgecv.cli import COMMANDS
+
+    commands = [(argv, extra) for argv, extra in LEAN_ERRORS if argv[0] in COMMANDS]   # tune: once registered
+    for argv, extra in commands:
+        r = subprocess.run([str(lean.parent / "edgecv"), *argv], capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(lines) == 1, (argv, r.stderr[-2000:])
+        assert f"pip install 'edgecv[{extra}" in lines[0] and "is not installed" in lines[0], (argv, lines)

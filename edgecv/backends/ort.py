@@ -168,6 +168,9 @@ class OrtBackend(Backend):
         self.inputs = {i.name: (tuple(d if isinstance(d, int) else -1 for d in i.shape),
                                 _DTYPES.get(i.type, np.float32)) for i in self.session.get_inputs()}
         self._outputs = [o.name for o in self.session.get_outputs()]
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4   # a failed run is raised (and made one line by the caller),
+        #                                            not also logged by ORT on stderr
 
     @staticmethod
     def _session_options(ort, threads: int, spin: bool, optimization: str):
@@ -184,7 +187,7 @@ class OrtBackend(Backend):
 
     def infer(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         feeds = {k: v.astype(self.inputs[k][1], copy=False) for k, v in feeds.items()}
-        return dict(zip(self._outputs, self.session.run(self._outputs, feeds)))
+        return dict(zip(self._outputs, self.session.run(self._outputs, feeds, self._run_options)))
 
     def close(self):
         self.session = None

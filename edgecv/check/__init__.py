@@ -116,7 +116,8 @@ def check(model=None, data=None, out=None, json_path=None, imgsz: int = 32, epoc
                 rows.append(absent_row(row, ["torch"]))
                 row["detail"] += "; or pass --model best.onnx exported on a workstation"
             else:
-                ckpt = attempt(rows, row, lambda r: tiny_model(work, imgsz, epochs, quiet(log)), log)
+                ckpt = attempt(rows, row, lambda r: artifact(r, tiny_model(work, imgsz, epochs, quiet(log)), "trained"),
+                               log)
                 data = data or (work / "data" if ckpt else None)
         if ckpt:
             from ..exporters import run_data_root

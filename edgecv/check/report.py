@@ -29,7 +29,17 @@ def tags(rec: dict) -> dict:
             "onnxruntime": (rec.get("onnxruntime") or {}).get("version"),
             "ort_providers": (rec.get("onnxruntime") or {}).get("providers"),
             "torch": (rec.get("torch") or {}).get("version"), "python": (rec.get("python") or {}).get("version"),
-            "edgecv": rec.get("edgecv")}
+            "edgecv": rec.get("edgecv"), "load_avg_1m": _load()}
+
+
+def _load():
+    """The 1-minute load average when the record was made: timings on a busy machine read high."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def make_record(rows: List[dict], model, elapsed: float) -> dict:
@@ -69,7 +79,8 @@ def print_table(rec: dict, log=print):
         for part, cmd in parts.items():
             log(f"  {NAMES.get(part, part)}: {cmd}")
     s = ", ".join(f"{n} {k}" for k, n in sorted(rec["summary"].items()))
-    log(f"{'ok' if rec['ok'] else 'FAILED'}: {s} in {rec['elapsed_s']} s (parity vs ONNX Runtime FP32 on CPU)")
+    log(f"{'ok' if rec['ok'] else 'FAILED'}: {s} in {rec['elapsed_s']} s (parity vs ONNX Runtime FP32 on CPU; "
+        f"load average {t['load_avg_1m']} on {(rec['system'].get('cpu') or {}).get('usable_cores')} cores)")
 
 
 def write_record(rec: dict, path):

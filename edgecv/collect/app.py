@@ -38,13 +38,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 from ..backends import model_suffixes
 from ..errors import EdgecvError
+from ..runtime.mjpeg import CONTENT_TYPE
 from .collector import Collector
 from .guard import Guard
 from .jobs import TrainJob
 from .live import LiveView
 from .page import PAGE
-
-BOUNDARY = "frame"
 
 
 @dataclass
@@ -102,13 +101,14 @@ def create_app(state: ServeState) -> FastAPI:
 
     @app.get("/stream")
     def stream():
-        return StreamingResponse(_frames(state), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        live = state.live       # one part per new annotated frame until the client leaves or the server stops
+        parts = live.mjpeg.parts(done=lambda: state.closing.is_set() or live.stop.is_set())
+        return StreamingResponse(parts, media_type=CONTENT_TYPE,
                                  headers={"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"})
 
     @app.get("/frame.jpg")
     def frame():
-        with state.live.streaming():
-            seq, jpeg = state.live.next_jpeg(0, timeout=3.0)
+        jpeg = state.live.mjpeg.frame(timeout=3.0)
         if not jpeg:
             raise HTTPException(503, f"{state.live.uri}: no frame yet; check the source")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -191,19 +191,6 @@ def _model_routes(app: FastAPI, state: ServeState):
     @app.post("/train/stop")
     def train_stop():
         return job().stop()
-
-
-def _frames(state: ServeState):
-    """The MJPEG body: one part per new annotated frame until the client leaves or the server stops."""
-    live, seen = state.live, 0
-    with live.streaming():
-        while not (state.closing.is_set() or live.stop.is_set()):
-            seq, jpeg = live.next_jpeg(seen, timeout=0.5)
-            if seq == seen or not jpeg:
-                continue
-            seen = seq
-            yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                   + jpeg + b"\r\n")
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -14,69 +14,26 @@ read the answers under its own name. So, before any route runs and before a body
      the X-Edgecv-CSRF header -> else 403. The page carries the token; scripts get it from
      GET /session (a cross-site page cannot read that answer).
 
+The Host and Origin checks live in edgecv/httpguard.py (shared with `edgecv run --output http://...`).
+
     CSRF=$(curl -s http://127.0.0.1:8080/session | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf"])')
     curl -X POST -H "X-Edgecv-CSRF: $CSRF" http://127.0.0.1:8080/collect/undo
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
-import socket
-from typing import Set
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from ..httpguard import HostCheck, origin_host
 
 MAX_BODY = 64 * 1024          # the page's JSON bodies are under 1 kB
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_HEADER = "x-edgecv-csrf"
-WILDCARDS = ("0.0.0.0", "::", "")
 # no framing by other sites (clickjacking the class buttons); no nosniff: Chromium then lays out the
 # MJPEG <img> late and the page's click geometry is off (tests/collect/test_serve_browser.py)
 HEADERS = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
            (b"referrer-policy", b"same-origin")]
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-class HostCheck:
-    """Which `Host` header values name a server bound to host:port (serve, and `edgecv run
-    --output http://...`): the loopback names, the bound address, and with a wildcard bind
-    (0.0.0.0, ::) any IP address and this machine's name. A rebound DNS name never matches."""
-
-    def __init__(self, host: str, port: int):
-        self.port, self.wildcard = port, host in WILDCARDS
-        names = {"127.0.0.1", "localhost", "[::1]", _bracket(host.lower())}
-        if self.wildcard:
-            name = socket.gethostname().lower()
-            names |= {name, f"{name}.local", socket.getfqdn().lower()}
-        self.hosts: Set[str] = {f"{n}:{port}" for n in names if n} | (names if port == 80 else set())
-
-    def __call__(self, host: str) -> bool:
-        if host.lower() in self.hosts:
-            return True
-        parts = _split_host(host) if self.wildcard else None
-        if not parts or (parts[1] or 80) != self.port:
-            return False
-        try:                      # any IP literal: a rebound name is never an address
-            ipaddress.ip_address(parts[0].strip("[]"))
-            return True
-        except ValueError:
-            return False
-
-    def refusal(self, host: str) -> str:
-        return (f"Host {host[:100]!r} is not this server; open http://127.0.0.1:{self.port}/ (other names are "
-                "refused against DNS rebinding)")
-
-
-def _split_host(value: str):
-    """'Host' -> (name, port or None); None for a malformed value."""
-    try:
-        u = urlsplit("//" + value)
-        return (u.hostname or "").rstrip("."), u.port
-    except ValueError:
-        return None
 
 
 class Guard:
@@ -114,7 +71,7 @@ class Guard:
         if method in SAFE_METHODS:
             return None
         source = h.get("origin") or h.get("referer")
-        if source is not None and _origin(source) != host.lower():
+        if source is not None and origin_host(source) != host.lower():
             return 403, (f"cross-site request refused (Origin/Referer {source[:100]!r} is not {host}); "
                          "use the page served by this server")
         if not secrets.compare_digest(h.get(CSRF_HEADER, "").encode(), self.csrf.encode()):
@@ -128,15 +85,6 @@ def _token(scope, h: dict) -> str:
     auth = h.get("authorization", "")
     return ((query.get("token") or [""])[0] or h.get("x-edgecv-token", "")
             or (auth[7:] if auth.lower().startswith("bearer ") else ""))
-
-
-def _origin(value: str) -> str:
-    """'http://127.0.0.1:8080/path' -> '127.0.0.1:8080' ('' for null, opaque or other schemes)."""
-    try:
-        u = urlsplit(value)
-    except ValueError:
-        return ""
-    return u.netloc.lower() if u.scheme in ("http", "https") else ""
 
 
 async def _read_body(receive, limit: int):

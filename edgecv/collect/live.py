@@ -1,11 +1,12 @@
 """The live view behind `edgecv collect` and `edgecv serve`: one source, an optional model.
 
-Built from the runtime's parts: parse_source/open_source (camera, stream, file looped like a
-camera), CaptureThread + FrameChannel (latest-frame hand-over, so a slow model or viewer never
-lags behind the camera), open_model/Postprocessor (any backend) and draw_overlay (top-1 label
-and score, or the point). Adds what both UIs need: the latest raw frame to save, a JPEG of the
-annotated frame for MJPEG viewers, a model that can be swapped while running, and a status dict
-(fps, infer ms, frame age).
+Built from the runtime's parts, so `edgecv run` and the UIs share one frame loop and one MJPEG
+publisher: parse_source/open_source (camera, stream, file looped like a camera), runtime/loop.py
+(Capture: the capture thread with a latest-frame hand-over, so a slow model or viewer never lags
+behind the camera; each_frame; infer_frame), open_model/Postprocessor (any backend), draw_overlay
+(top-1 label and score, or the point) and runtime/mjpeg.py (MjpegPublisher: /stream and
+/frame.jpg of `edgecv serve`). Adds what both UIs need: the latest raw frame to save, a model
+that can be swapped while running, and a status dict (fps, infer ms, frame age).
 
     python -c "from edgecv.collect.live import LiveView; v = LiveView('clip.avi').start(); \
 import time; time.sleep(1); print(v.status()); v.close()"
@@ -24,6 +25,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import EdgecvError
+from ..runtime.loop import Capture, each_frame, infer_frame
+from ..runtime.mjpeg import MjpegPublisher
 from ..spec import PreprocessSpec
 
 NO_MODEL_SPEC = PreprocessSpec(imgsz=(8, 8))   # the capture thread always preprocesses; keep it tiny
@@ -42,14 +45,6 @@ class _Model:
     shape: tuple
 
 
-@dataclass
-class _Capture:
-    thread: object
-    channel: object
-    pool: object
-    stop: threading.Event
-
-
 class LiveView:
     """Reads `source` in a capture thread and runs the model (if any) on the latest frame."""
 
@@ -59,7 +54,7 @@ class LiveView:
         from ..runtime.sources import open_source
         from ..runtime.uri import parse_source
 
-        self.uri, self.quality, self.log, self.device, self.threads = str(source), int(quality), log, device, threads
+        self.uri, self.log, self.device, self.threads = str(source), log, device, threads
         self.spec = parse_source(source)
         self.stop = threading.Event()
         self.src = open_source(self.spec, loop=not self.spec.live, stop=self.stop)
@@ -67,7 +62,7 @@ class LiveView:
         self.stats, self._done = Stats(), collections.deque(maxlen=WINDOW + 1)
         self._cond, self._model_lock, self._swap_lock = threading.Condition(), threading.Lock(), threading.Lock()
         self._raw: Optional[np.ndarray] = None
-        self._raw_seq, self._jpeg, self._jpeg_seq, self.clients = 0, b"", 0, 0
+        self._raw_seq, self.mjpeg = 0, MjpegPublisher(quality)     # /stream and /frame.jpg read self.mjpeg
         self.result: dict = {}
         self.error, self._model, self._cap, self._worker, self._closed = "", None, None, None, False
         if model:
@@ -80,80 +75,57 @@ class LiveView:
         self._worker.start()
         return self
 
-    def _start_capture(self, model: Optional[_Model]) -> _Capture:
-        from ..runtime.capture import BufferPool, CaptureThread, FrameChannel
-
+    def _start_capture(self, model: Optional[_Model]) -> Capture:
         spec = model.backend.meta.preprocess if model else NO_MODEL_SPEC
         shape = model.shape if model else (1, 3) + NO_MODEL_SPEC.imgsz
-        pool = BufferPool(shape, 3)
-        chan = FrameChannel(latest=True, on_drop=lambda f: pool.release(f.tensor))
-        stop = threading.Event()
-        thread = CaptureThread(self.src, spec, chan, pool, stop, self.pace)
-        thread.start()
-        return _Capture(thread, chan, pool, stop)
+        cap = Capture.open(self.src, spec, shape, latest=True, pace=self.pace)
+        cap.thread.start()
+        return cap
 
-    def _stop_capture(self, cap: _Capture):
-        cap.stop.set()
-        cap.channel.close(drain=True)
-        cap.thread.join(timeout=10.0)
-        if cap.thread.is_alive():
+    def _stop_capture(self, cap: Capture):
+        if not cap.halt(timeout=10.0):
             raise EdgecvError(f"{self.uri}: the source did not answer within 10 s; restart edgecv serve")
 
     def _work(self):
         while not self.stop.is_set():
             cap = self._cap
-            frame = cap.channel.get(timeout=0.25)
-            if frame is None:
-                # ended by itself (not stopped by us for a model switch or close): the source is gone
-                if cap.channel.closed and not cap.stop.is_set() and not self.stop.is_set():
+            for frame in each_frame(cap.channel, self.stop):
+                try:
+                    self._process(frame, cap)
+                except EdgecvError as e:          # e.g. a model whose outputs do not fit its metadata
+                    cap.pool.release(frame.tensor)
+                    self.error = str(e)
+                    self.log(f"error: {e}; the model is unloaded")
+                    with self._model_lock:
+                        self._model = None
+            if cap is self._cap and not self.stop.is_set():
+                if not cap.stop.is_set():   # ended by itself, not stopped for a model switch: the source is gone
                     err = cap.thread.error
                     self.error = f"{self.uri}: the source ended" + (f" ({err})" if err else "")
-                    self.stop.wait(0.5)
-                continue
-            try:
-                self._process(frame, cap)
-            except EdgecvError as e:          # e.g. a model whose outputs do not fit its metadata
-                self.error = str(e)
-                self.log(f"error: {e}; the model is unloaded")
-                with self._model_lock:
-                    self._model = None
+                self.stop.wait(0.02 if cap.stop.is_set() else 0.5)
 
-    def _process(self, frame, cap: _Capture):
-        t0 = time.perf_counter()
+    def _process(self, frame, cap: Capture):
         with self._model_lock:
-            if cap is not self._cap:
+            if cap is not self._cap:            # a frame of the capture a model switch just replaced
                 cap.pool.release(frame.tensor)
                 return
             m = self._model
-            result = {}
             if m is not None:
-                out = m.backend.predict(frame.tensor)
-                t1 = time.perf_counter()
-                h, w = frame.image.shape[:2]
-                result = m.post(out, w, h)
-                frame.times.update(infer=t1 - t0, postprocess=time.perf_counter() - t1)
-        cap.pool.release(frame.tensor)
-        frame.tensor = None
-        t2 = time.perf_counter()
+                t0, t2 = infer_frame(m.backend, m.post, frame, cap.pool)
+            else:
+                t0 = time.perf_counter()
+                cap.pool.release(frame.tensor)
+                frame.tensor, frame.result, t2 = None, {}, time.perf_counter()
         self.stats.add(frame, t0, t2)
         self._done.append(t2)
         with self._cond:
-            self._raw, self._raw_seq, self.result = frame.image, self._raw_seq + 1, result
+            self._raw, self._raw_seq, self.result = frame.image, self._raw_seq + 1, frame.result
             self._cond.notify_all()
-        if self.clients:
-            self._encode(frame.image, result)
+        if self.mjpeg.wanted:
+            from ..runtime.sinks import draw_overlay
 
-    def _encode(self, image: np.ndarray, result: dict):
-        import cv2
-
-        from ..runtime.sinks import draw_overlay
-
-        img = draw_overlay(image.copy(), result, self.fps()) if result else image
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if ok:
-            with self._cond:
-                self._jpeg, self._jpeg_seq = buf.tobytes(), self._jpeg_seq + 1
-                self._cond.notify_all()
+            img = frame.image
+            self.mjpeg.publish(draw_overlay(img.copy(), frame.result, self.fps()) if frame.result else img)
 
     # --- the model -------------------------------------------------------------------------------
     def _open(self, path) -> _Model:
@@ -209,23 +181,6 @@ class LiveView:
             self._cond.wait_for(lambda: self._raw_seq != seen or self.stop.is_set(), timeout)
             return self._raw_seq, self._raw
 
-    def next_jpeg(self, seen: int, timeout: float = 0.5) -> Tuple[int, bytes]:
-        """(seq, JPEG of the annotated frame) once newer than `seen`, or the same seq on timeout."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._jpeg_seq != seen or self.stop.is_set(), timeout)
-            return self._jpeg_seq, self._jpeg
-
-    @contextlib.contextmanager
-    def streaming(self):
-        """A viewer is connected while inside: frames are JPEG-encoded only while one is."""
-        with self._cond:
-            self.clients += 1
-        try:
-            yield self
-        finally:
-            with self._cond:
-                self.clients -= 1
-
     def fps(self) -> float:
         d = self._done
         if len(d) < 2 or time.perf_counter() - d[-1] > 2.0:
@@ -252,6 +207,7 @@ class LiveView:
             return
         self._closed = True
         self.stop.set()
+        self.mjpeg.close()
         with self._cond:
             self._cond.notify_all()
         cap = self._cap

@@ -27,15 +27,14 @@ class AugmentConfig:
     """Training augmentation (off for evaluation); geometric transforms move regression targets."""
 
     enabled: bool = option(True, "training augmentation on/off", flag="--augment")
-    rotation: float = option(10.0, "rotation in degrees, uniform in [-r, r] (small by default; a large "
-                             "one confuses 6/9, arrows, upright scenes)", low=0, high=180)
+    rotation: float = option(10.0, "rotation in degrees, uniform in [-r, r]; keep it small (a large one "
+                             "confuses 6/9, arrows, upright scenes)", low=0, high=180)
     translate: float = option(0.1, "shift as a fraction of width/height", low=0, high=1)
     scale: float = option(0.1, "zoom in [1-s, 1+s]", low=0, lt=1)
-    flip: float = option(0.0, "horizontal flip probability; off by default because it mirrors the image "
-                         "(wrong for digits, text, arrows, signs; mirrors x targets); 0.5 for mirror-safe "
-                         "classes", low=0, high=1)
-    vflip: float = option(0.0, "vertical flip probability (turns images upside down; off by default)",
-                          low=0, high=1)
+    flip: float = option(0.0, "horizontal flip probability; it mirrors the image (wrong for digits, text, "
+                         "arrows, signs; mirrors x targets), so 0 unless a mirror image is the same class "
+                         "(then 0.5)", low=0, high=1)
+    vflip: float = option(0.0, "vertical flip probability (turns images upside down)", low=0, high=1)
     brightness: float = option(0.2, "brightness factor in [1-b, 1+b]", low=0, high=1)
     contrast: float = option(0.2, "contrast factor in [1-c, 1+c] about the mean", low=0, high=1)
 

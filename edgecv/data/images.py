@@ -19,7 +19,7 @@ from typing import Iterable, List, Tuple
 
 import numpy as np
 
-from .listing import IMAGE_EXTS, is_image_name
+from .listing import IMAGE_EXTS, is_image_name  # noqa: F401  (IMAGE_EXTS: re-exported)
 
 MAX_PIXELS = 12000 * 12000  # decompression-bomb guard, far above any camera
 

@@ -88,11 +88,9 @@ def _parse_row(csv_path, root, line, row, names, seen):
         values = [float(v) for v in row[1:]]
     except ValueError:
         raise EdgecvError(f"{csv_path} line {line}: non-numeric target in {row[1:]}; targets must be numbers")
-    bad = next((f"{n} = {c.strip()}" for n, c, v in zip(names, row[1:], values)
-                if not math.isfinite(v) or abs(v) > FLOAT32_MAX), None)
+    bad = next((f"{n} = {c.strip()}" for n, c, v in zip(names, row[1:], values) if not math.isfinite(v)), None)
     if bad:
-        raise EdgecvError(f"{csv_path} line {line}: target {bad} is NaN, infinite or too large for a 32-bit "
-                          "float; fix or delete the row")
+        raise EdgecvError(f"{csv_path} line {line}: target {bad} is NaN or infinite; fix or delete the row")
     path = inside(root, rel, csv_path, line)
     try:
         exists = path.is_file()
@@ -104,15 +102,18 @@ def _parse_row(csv_path, root, line, row, names, seen):
     key = real_key(path)   # ./a.jpg, a.jpg, A.JPG on a case-insensitive disk, a symlink: one image
     if key in seen:
         first_line, first_rel = seen[key]
-        same = "is listed again" if first_rel == rel else f"is the same image as {first_rel!r}"
-        raise EdgecvError(f"{csv_path} line {line}: {rel!r} {same} (line {first_line}); "
-                          "remove one of the two rows")
+        if first_rel == rel:
+            raise EdgecvError(f"{csv_path} line {line}: {rel} is listed again (first on line {first_line}); "
+                              "remove the duplicate row")
+        raise EdgecvError(f"{csv_path} line {line}: {rel!r} is the same image as {first_rel!r} (first on line "
+                          f"{first_line}); remove one of the two rows")
     seen[key] = (line, rel)
     return path, values
 
 
 def check_targets(items, names: List[str], size_of, where=lambda p: str(p)):
-    """Pixel targets (x, y kinds) must lie in the stored image: 0 <= x <= width, 0 <= y <= height.
+    """Every target must fit a 32-bit float; pixel targets (x, y kinds) must lie in the upright image:
+    0 <= x <= width, 0 <= y <= height.
     A label outside it (a y flipped sign, a coordinate of the full-size photo) is refused by name
     before training, where it would only show up as a diverging loss."""
     from ..meta import target_kind
@@ -121,11 +122,14 @@ def check_targets(items, names: List[str], size_of, where=lambda p: str(p)):
     for path, values in items:
         w, h = size_of(path)
         for name, kind, v in zip(names, kinds, values):
+            if abs(v) > FLOAT32_MAX:   # 1e308 parses, but overflows the float32 the network trains in
+                raise EdgecvError(f"{where(path)}: target {name} = {v:g} is too large for a 32-bit float "
+                                  f"(at most 3.4e38 in magnitude); fix or delete the row")
             limit = {"x": w, "y": h}.get(kind)
             if limit is not None and not 0 <= v <= limit:
                 raise EdgecvError(f"{where(path)}: target {name} = {v:g} is outside the image ({w}x{h} px, "
                                   f"{Path(path).name}): {name} must be in 0..{limit}; coordinates are pixels "
-                                  "of the stored image; fix or delete the row")
+                                  "of the image as viewers show it (EXIF orientation applied); fix or delete the row")
 
 
 def read_dli_folder(folder: Path) -> List[Tuple[Path, List[float]]]:

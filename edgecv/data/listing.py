@@ -64,7 +64,7 @@ def _walk(folder: Path, recursive: bool, out: List[Path], seen: set, ancestors: 
             if not recursive:
                 continue
             real = os.path.realpath(path)
-            if real in ancestors:
+            if any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in ancestors):   # to itself or above
                 raise EdgecvError(f"{path}: symlink loop (it points back to {real}); remove the link "
                                   "or replace it with the images it should hold")
             _walk(path, recursive, out, seen, ancestors + [real])

@@ -17,6 +17,7 @@ import numpy as np
 from ..config import load, nest_options, option, to_dict
 from ..errors import EdgecvError
 from ..meta import ModelMeta
+from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
 from ..rundir import RunDir
 from .scoring import check_compatible, check_task, latency_summary, metrics_for, run_items
@@ -42,6 +43,7 @@ class EvalConfig:
     json: Optional[str] = option(None, "write the results as JSON", metavar="FILE")
     plots: str = option("auto", "folder for the confusion matrix PNG (auto: next to the model; none)", metavar="DIR")
     describe: Description = option(nested=True, factory=Description)
+    ort: ProviderOptions = option(nested=True, factory=ProviderOptions)
 
 
 def find_split_file(model: Path, choice: str) -> Optional[Path]:
@@ -76,7 +78,7 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
     onnx = model.suffix.lower() == ".onnx" and model.is_file()
     if meta is None and onnx and cfg.describe.given():
         meta = cfg.describe.meta(onnx_meta(model))      # a foreign ONNX, or corrected metadata
-    with open_backend(model, backend=cfg.backend, device=cfg.device, meta=meta) as b:
+    with open_backend(model, backend=cfg.backend, device=cfg.device, meta=meta, **cfg.ort.backend_kwargs()) as b:
         if not onnx and cfg.describe.given():
             b.meta = cfg.describe.meta(b.meta)
         m = b.meta
@@ -95,8 +97,9 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
     plots = cfg.plots
     plot_dir = model.parent if plots == "auto" else (None if plots in (None, "none") else Path(plots))
     if m.task != "regress" and plot_dir is not None:
+        title = f"{model.name} on the {split} split: accuracy {result['metrics']['accuracy']:.1%}, {len(outputs)} images"
         result["confusion_png"] = str(plot_confusion(result["metrics"]["confusion"], m.classes,
-                                                     plot_dir / f"confusion_{split}.png"))
+                                                     plot_dir / f"confusion_{split}.png", title=title))
     if cfg.json:
         from ..fileio import write_json
         write_json(cfg.json, result)
@@ -124,7 +127,14 @@ def report(result: dict, meta: ModelMeta, log=print):
         log(f"  {c:>{w}} " + " ".join(f"{v:4d}" for v in row))
 
 
-def plot_confusion(cm, classes, path: Path):
+def plot_confusion(cm, classes, path: Path, title: str = ""):
+    """The confusion matrix as a PNG: counts in the cells, colour = share of the true class (so a
+    small class's errors show as clearly as a large one's), sized so names and counts stay readable
+    from 2 to 50+ classes.
+
+        python -c "from edgecv.evaluation import plot_confusion; plot_confusion([[9, 1], [2, 8]], \
+['cat', 'dog'], 'confusion.png', title='best.onnx on test')"
+    """
     from ..plots import pyplot, save_figure
 
     plt = pyplot()
@@ -132,11 +142,20 @@ def plot_confusion(cm, classes, path: Path):
         return None
     cm = np.asarray(cm)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * n, 1.0 + 0.5 * n))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=45, ha="right"), ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true")
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    cell = max(0.25, min(0.55, 16.0 / n))                             # inches per cell: at most ~16 in wide
+    font = 10 if n <= 12 else max(6.0, 17.0 * cell)
+    side = 1.8 + 0.07 * max(len(str(c)) for c in classes)            # room for the longest name
+    fig, ax = plt.subplots(figsize=(max(4.8, side + 1.2 + cell * n), max(4.0, side + 0.6 + cell * n)))
+    im = ax.imshow(share * 100.0, cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true class (%)")
+    ax.set_xticks(range(n), classes, rotation=45 if n > 2 else 0, ha="right" if n > 2 else "center", fontsize=font)
+    ax.set_yticks(range(n), classes, fontsize=font)
+    ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+    cells = np.ndindex(cm.shape) if cell >= 0.3 else ()                 # counts while they fit in a cell
+    for i, j in cells:
+        v = int(cm[i, j])
+        colour = "white" if share[i, j] > 0.5 else ("0.6" if v == 0 else "black")
+        ax.text(j, i, v, ha="center", va="center", color=colour, fontsize=font)
+    ax.set_title(title or "confusion matrix (rows: true class, columns: predicted)", fontsize=11)
     return save_figure(fig, path)

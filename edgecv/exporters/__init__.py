@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from ..config import build
-from ..errors import EdgecvError
+from ..errors import EdgecvError, MissingDependency
 from ..registry import Registry
 from .config import ExportConfig
 
@@ -83,8 +83,13 @@ def _torch_parity(job: ExportJob, onnx_path: Path, precision: str):
                 job.log("parity: no validation images known (no split.json, no --data); using random inputs")
             job.parity[onnx_path.name] = parity(ref, cand, inputs_for(items, ref.meta), ref.meta, precision,
                                                 onnx_path.name, job.log)
-    except EdgecvError:
+    except MissingDependency as e:
         onnx_path.unlink(missing_ok=True)   # never leave an unchecked artifact that looks deployable
+        raise EdgecvError(f"{onnx_path}: the parity check needs {e.package} (not installed), so the unchecked "
+                          f"file was removed; pip install {e.package} (on a Jetson: NVIDIA's onnxruntime-gpu "
+                          "wheel, docs/jetson.md), or pass --no-parity to keep it unchecked") from None
+    except EdgecvError:
+        onnx_path.unlink(missing_ok=True)
         raise
 
 

@@ -97,7 +97,7 @@ def bench_format(fmt: str, ckpt: Path, items, ctx: dict) -> dict:
     try:
         path = build_artifact(fmt, ckpt, ctx)
         row["path"], row["size_mb"] = str(path), round(path.stat().st_size / 1e6, 2)
-        with open_backend(path, ctx["rows"][fmt].backend, device=ctx["device"]) as b:
+        with open_backend(path, ctx["rows"][fmt].backend, device=ctx["device"], **ctx["backend_options"]) as b:
             row["backend"] = f"{b.name}/{b.device}"
             row["metrics"] = score(b, items) if items else {}
             for bs in ctx["batches"]:
@@ -212,6 +212,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
     rows = bench_rows()
     ctx = {"out_dir": Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench, "batches": cfg.batches,
            "iters": cfg.iters, "warmup": cfg.warmup, "device": cfg.device, "calib": cfg.calib,
+           "backend_options": cfg.ort.backend_kwargs(),
            "calib_size": cfg.calib_size, "calib_method": cfg.calib_method, "data": cfg.data, "log": log,
            "rows": rows, "exports": {}, "power": jtop_power_reader()}
     ctx["out_dir"].mkdir(parents=True, exist_ok=True)

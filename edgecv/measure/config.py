@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, NamedTuple, Optional
 
+from ..backends.ort import ProviderOptions
 from ..config import option
 from ..exporters.config import CALIB_METHODS
 
@@ -67,6 +68,9 @@ class BenchConfig:
     json: Optional[str] = option(None, "JSON results (default OUT/bench.json)", metavar="FILE")
     md: Optional[str] = option(None, "Markdown table (default OUT/bench.md)", metavar="FILE")
     chart: Optional[str] = option(None, "PNG latency-vs-accuracy chart (default OUT/bench.png)", metavar="FILE")
+    ort: ProviderOptions = option(nested=True, factory=ProviderOptions)
+    compare: str = option("", "more checkpoints on the same table and test images, comma-separated (e.g. "
+                          "runs/NAME/pruned/best.pt from `edgecv prune`); rows named FOLDER/ROW", metavar="PT")
 
     def validate(self) -> "BenchConfig":
         rows = bench_rows()

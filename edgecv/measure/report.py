@@ -25,12 +25,13 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _table(rows) -> str:
+def _table(rows, cls: str = "") -> str:
+    """rows[0] is the header (None: no header row); the first cell of a row names it (left-aligned)."""
     if not rows:
         return ""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0])
+    head = "" if rows[0] is None else "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0]) + "</tr></thead>"
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table{f' class={cls}' if cls else ''}>{head}<tbody>{body}</tbody></table>"
 
 
 def _metrics_rows(ev: dict):
@@ -58,8 +59,9 @@ def _int8_rows(q: dict):
 
 def _runtime_rows(r: dict):
     lat = r.get("latency_ms", {})
-    rows = [["", "value"], ["frames", r.get("frames")], ["fps", f"{r.get('fps', 0):.1f}"],
-            ["dropped", r.get("dropped")]]
+    rows = [["live run", "value"], ["model", f"{Path(str(r.get('model', '?'))).name} ({r.get('backend', '?')})"],
+            ["source", r.get("source", "?")], ["frames", r.get("frames")],
+            ["fps", f"{r.get('fps', 0):.1f}"], ["dropped", r.get("dropped")]]
     rows += [[f"{k} p50/p95 ms", f"{v['p50']:.2f} / {v['p95']:.2f}"] for k, v in lat.items()
              if isinstance(v, dict) and v.get("p50") is not None]
     rows += [[k, f"{r[k]:.4f}"] for k in ("accuracy", "rmse_px") if r.get(k) is not None]
@@ -74,7 +76,7 @@ def _about(run: Path) -> str:
 
     cfg = yaml.safe_load(run.joinpath("config.yaml").read_text()) if run.joinpath("config.yaml").is_file() else {}
     cfg = cfg if isinstance(cfg, dict) else {}
-    rows = [["about this run", ""], ["written", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")],
+    rows = [None, ["written", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")],
             ["run folder", str(run.resolve())], ["data", cfg.get("data", "?")],
             ["model", f"{cfg.get('model', '?')} {cfg.get('task', '')}, input {cfg.get('imgsz', '?')} px, "
                       f"pretrained {cfg.get('pretrained', '?')}"]]
@@ -83,12 +85,12 @@ def _about(run: Path) -> str:
     rows.append(["training config", ", ".join(f"{k}={v}" for k, v in flat.items() if k not in ("data", "out"))])
     if aug:
         rows.append(["augmentation", ", ".join(f"{k}={v}" for k, v in aug.items())])
-    return _table(rows)
+    return _table(rows, "about")
 
 
 def write_report(run_dir, title: str = "") -> Path:
     """run_dir/report.html from whatever the run folder holds; returns its path."""
-    from .output import table_rows
+    from .output import fastest_note, table_rows
 
     run = Path(run_dir)
     ev, q, rt = _load(run / "eval_test.json"), _load(run / "int8.json"), _load(run / "runtime.json")
@@ -105,10 +107,18 @@ def write_report(run_dir, title: str = "") -> Path:
         parts += ["<h2>Camera runtime</h2>", _table(_runtime_rows(rt))]
     if bench:
         parts += [f"<h2>Benchmark on {html.escape(str(bench['system'].get('device', '')))}</h2>",
-                  _table(table_rows(bench)), _img(run / "bench" / "bench.png", "latency vs accuracy")]
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:"
-             "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:right}"
-             "img{max-width:100%}figure{display:inline-block;margin:0 1em 1em 0}")
+                  f"<p>{bench.get('n_images', '?')} {html.escape(str(bench.get('split', '')))} images, "
+                  f"{bench.get('iters', '?')} timed iterations after {bench.get('warmup', '?')} warm-up; latencies "
+                  "are per call (b1 = batch 1), medians and tails in ms.</p>",
+                  _table(table_rows(bench), "wide"), f"<p>{html.escape(fastest_note(bench).strip())}</p>",
+                  _img(run / "bench" / "bench.png", "latency vs accuracy")]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px;"
+             "text-align:right;font-variant-numeric:tabular-nums}th{background:#f0f0f0}"
+             "td:first-child,th:first-child{text-align:left;font-weight:bold}tbody tr:nth-child(even){background:#fafafa}"
+             ".about td{text-align:left}.about td+td{font-weight:normal;font-family:monospace;font-size:13px}"
+             ".wide{display:block;overflow-x:auto}img{max-width:100%}figure{display:inline-block;margin:0 1em 1em 0}"
+             "figcaption{color:#666;font-size:13px}h2{margin-top:1.6em;border-bottom:1px solid #ddd}")
     out = run / "report.html"
     write_text(out, f"<!doctype html><html><head><meta charset='utf-8'><title>edgecv report</title>"
                     f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")

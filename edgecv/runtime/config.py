@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import option
+from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
 
 
@@ -67,7 +68,11 @@ class RunConfig:
     backend: Optional[str] = option(None, _backend_help, choices=_backends, group="backend")
     device: Optional[str] = option(None, "cpu, cuda or cuda:N (default: CPU for .onnx/.pt, the GPU for an engine)",
                                    group="backend")
-    threads: int = option(0, "CPU threads for inference (0 = chosen from the cores and the source)", low=0,
+    threads: int = option(0, "CPU threads for inference. 0 = auto: with a source decoded on the CPU (video, "
+                          "stream, image folder, MJPEG camera), up to 4 cores inference keeps every core but its "
+                          "idle threads yield to capture (ORT spin off, OpenVINO unpinned); above 4 cores one "
+                          "core is left to capture; csi:// and raw V4L2 keep the backend default", low=0,
                           group="backend")
     describe: Description = option(nested=True, factory=Description)
+    ort: ProviderOptions = option(nested=True, factory=ProviderOptions)
     camera: CameraOptions = option(nested=True, factory=CameraOptions, group="camera (jetson-inference names)")

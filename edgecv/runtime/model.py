@@ -28,12 +28,13 @@ def _undescribed(path) -> bool:
     return p.suffix.lower() in (".engine", ".trt", ".plan") and not sidecar_path(p).exists()
 
 
-def open_model(path, backend: Optional[str] = None, device: Optional[str] = None, threads: int = 0, **overrides):
+def open_model(path, backend: Optional[str] = None, device: Optional[str] = None, threads: int = 0,
+               backend_options: Optional[dict] = None, **overrides):
     """open_backend() with the runtime's options; overrides (imgsz, mean, std, classes, task,
     targets) describe or correct the model's metadata. device None = the backend's default
     (CPU for ONNX Runtime and torch, the GPU for a TensorRT engine)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    opts = {"threads": int(threads or 0)}
+    opts = {"threads": int(threads or 0), **(backend_options or {})}   # e.g. --providers (ProviderOptions)
     if device:
         opts["device"] = device
     if not given:

@@ -16,8 +16,9 @@ from typing import Optional
 from ..config import load, nest_options, to_dict
 from ..fileio import check_output, write_json
 from .config import RunConfig
-from .capture import BufferPool, CaptureThread, FrameChannel
+from .loop import Capture, each_frame, infer_frame
 from .model import input_shape, open_model
+from .threads import pipeline_threads
 from .postprocess import Postprocessor, Scorer
 from .report import Stats, summary_text
 from .sinks import SinkThread, open_sink
@@ -25,7 +26,6 @@ from .sources import ImageSource, open_source
 from .truth import check_folder_labels, class_index, load_truth
 from .uri import parse_output, parse_source, redact
 
-LOSSLESS_QUEUE = 4
 
 
 def run(model, source, stop: Optional[threading.Event] = None, **options) -> dict:
@@ -50,7 +50,9 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
     out_spec = parse_output(cfg.output)
     _check_outputs(cfg, out_spec)
     stop = stop or threading.Event()
-    be = open_model(cfg.model, cfg.backend, cfg.device, cfg.threads, **cfg.describe.given())
+    threads, thread_opts, thread_rule = pipeline_threads(cfg.threads, src_spec)
+    be = open_model(cfg.model, cfg.backend, cfg.device, threads, {**thread_opts, **cfg.ort.backend_kwargs()},
+                    **cfg.describe.given())
     try:
         shape = input_shape(be, cfg.model)
         src = open_source(src_spec, loop=cfg.loop, stop=stop, fps=cfg.fps or 30.0)
@@ -68,7 +70,7 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
     rep.update(model=str(cfg.model), backend=getattr(be, "name", ""),
                device=str(getattr(be, "device", cfg.device or "")), task=be.meta.task, source=redact(str(cfg.source)),
                output=redact(out_spec.uri), loop=cfg.loop, realtime=bool(cfg.realtime),
-               imgsz=list(be.meta.preprocess.imgsz),
+               imgsz=list(be.meta.preprocess.imgsz), threads={"threads": threads, "rule": thread_rule},
                config={k: redact(v) if isinstance(v, str) else v for k, v in to_dict(cfg).items()})
     if cfg.json:
         write_json(cfg.json, rep)
@@ -112,9 +114,8 @@ class _Run:
         self.stats, self.scorer = Stats(), Scorer(be.meta)
 
     def execute(self, out_spec, pace, frames, duration) -> dict:
-        latest = self.src.live or bool(pace)
-        pool = BufferPool(self.shape, 3 if latest else LOSSLESS_QUEUE + 2)
-        chan = FrameChannel(latest, LOSSLESS_QUEUE, on_drop=lambda f: pool.release(f.tensor))
+        cap = Capture.open(self.src, self.be.meta.preprocess, self.shape, self.src.live or bool(pace), pace,
+                           self.stop)
         try:
             sink = open_sink(out_spec, self.src.fps, self.stop)
         except BaseException:
@@ -123,30 +124,25 @@ class _Run:
         if getattr(sink, "url", "") and not self.quiet:
             print(f"edgecv run: streaming MJPEG at {sink.url}", file=sys.stderr, flush=True)
         sink_thread = None if out_spec.kind == "none" else SinkThread(sink, self.stats, self.stop, self.stats.fps)
-        cap = CaptureThread(self.src, self.be.meta.preprocess, chan, pool, self.stop, pace)
         interrupted = False
         try:
             if sink_thread:
                 sink_thread.start()
-            cap.start()
-            self._loop(chan, pool, sink_thread, frames, duration)
+            cap.thread.start()
+            self._loop(cap, sink_thread, frames, duration)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            self.stop.set()
-            chan.close(drain=True)
-            if cap.ident is not None:
-                cap.join(timeout=3.0)
-            if not cap.is_alive():   # never release a capture that a stuck read() still uses
+            if cap.halt(timeout=3.0):   # never release a capture that a stuck read() still uses
                 self.src.close()
             if sink_thread and sink_thread.ident is not None:
                 sink_thread.channel.close()
                 sink_thread.join(timeout=30.0)
             sink.close()
-        for err in (cap.error, sink_thread and sink_thread.error):
+        for err in (cap.thread.error, sink_thread and sink_thread.error):
             if err is not None:
                 raise err
-        rep = self.stats.report(dropped=chan.dropped, unreadable=self.src.unreadable,
+        rep = self.stats.report(dropped=cap.channel.dropped, unreadable=self.src.unreadable,
                                 missing_frames=getattr(self.src, "missing", 0),
                                 reconnects=self.src.reconnects, gaps=list(self.src.gaps),
                                 sink_dropped=sink_thread.channel.dropped if sink_thread else 0,
@@ -155,33 +151,17 @@ class _Run:
         rep.update(self.scorer.summary())
         return rep
 
-    def _loop(self, chan, pool, sink_thread, frames, duration):
+    def _loop(self, cap, sink_thread, frames, duration):
         t_end = None if duration is None else time.perf_counter() + duration
         t_live = time.perf_counter() + self.interval
-        while not self.stop.is_set():
-            now = time.perf_counter()
-            if t_end is not None and now >= t_end:
-                return
-            frame = chan.get(timeout=0.25 if t_end is None else max(0.0, min(0.25, t_end - now)))
-            if frame is None:
-                if chan.closed:
-                    return
-                continue
-            t0 = time.perf_counter()
-            out = self.be.predict(frame.tensor)
-            t1 = time.perf_counter()
-            pool.release(frame.tensor)
-            frame.tensor = None
-            h, w = frame.image.shape[:2]
-            frame.result = self.post(out, w, h)
-            t2 = time.perf_counter()
-            frame.times.update(infer=t1 - t0, postprocess=t2 - t1)
+        for frame in each_frame(cap.channel, self.stop, t_end):
+            t0, t2 = infer_frame(self.be, self.post, frame, cap.pool)
             self.stats.add(frame, t0, t2)
             self.scorer.add(self.truth_fn(frame), frame.result)
             if sink_thread:
                 sink_thread.channel.put(frame)
             if not self.quiet and t2 >= t_live:
-                print(self.stats.live_line(chan.dropped, self.src.unreadable, self.scorer.live()),
+                print(self.stats.live_line(cap.channel.dropped, self.src.unreadable, self.scorer.live()),
                       file=sys.stderr, flush=True)
                 t_live = t2 + self.interval
             if frames is not None and self.stats.frames >= frames:

@@ -9,6 +9,7 @@ viewer never backs the pipeline up).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -19,34 +20,66 @@ from typing import Optional
 import numpy as np
 
 from ..errors import EdgecvError
+from ..httpguard import HostCheck
 from .capture import FrameChannel
+from .mjpeg import CONTENT_TYPE, MjpegPublisher
 from .uri import OutputSpec
 
 FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
-def draw_overlay(img: np.ndarray, result: dict, fps: float) -> np.ndarray:
-    """Label + score (classification) or the point(s) (regression), and the FPS, drawn in place."""
+def overlay_lines(result: dict, fps: float) -> list:
+    """The overlay's text: 'label 93%' (classification), the point(s) in frame pixels or the first
+    values (regression), and the FPS."""
+    lines = []
+    if "label" in result:
+        lines.append(f"{result['label']} {100.0 * float(result['score']):.0f}%")
+    points = list(result.get("points") or [])
+    lines += [f"x {x:.0f}  y {y:.0f}" for x, y in points[:2]]
+    if "values" in result and not points:
+        lines += [f"{k} {v:.2f}" for k, v in list(result["values"].items())[:3]]
+    lines.append(f"{fps:.1f} fps")
+    return lines
+
+
+def _text_box(img: np.ndarray, lines: list):
+    """White text on a darkened box in the top-left corner: text about 1/22 of the frame's short side
+    (at least 7 px), shrunk to fit the width (a long label is cut at the frame's edge); frames
+    under 200 px get Hershey's plain font, which stays legible at 7 px."""
     import cv2
 
     h, w = img.shape[:2]
-    scale = max(0.35, min(w, h) / 600.0)
-    th = max(1, int(round(scale * 2)))
-    lines = []
-    if "label" in result:
-        lines.append(f"{result['label']} {result['score']:.2f}")
+    tiny = min(w, h) < 200
+    font = cv2.FONT_HERSHEY_PLAIN if tiny else cv2.FONT_HERSHEY_SIMPLEX
+    widest = max(cv2.getTextSize(t, font, 1.0, 1)[0][0] for t in lines)
+    unit = cv2.getTextSize("Hg", font, 1.0, 1)[0][1]            # glyph height at scale 1
+    scale = max(min(w, h) / 22.0, 7.0) / unit
+    pad = max(2, int(round(unit * scale * 0.3)))
+    scale = max(min(scale, (w - 3 * pad) / widest), 0.5)        # never wider than the frame
+    th = 1 if tiny else max(1, int(round(scale * 1.6)))
+    lh = int(round(unit * scale)) + pad
+    bw = min(w, max(cv2.getTextSize(t, font, scale, th)[0][0] for t in lines) + 2 * pad + th)
+    bh = min(h, lh * len(lines) + pad)
+    roi = img[:bh, :bw]
+    roi[:] = (roi * 0.3).astype(np.uint8)                       # readable on bright and dark scenes
+    for i, text in enumerate(lines):
+        colour = (160, 255, 160) if i == len(lines) - 1 else (255, 255, 255)   # the fps line in green
+        cv2.putText(img, text, (pad, (i + 1) * lh - pad // 2), font, scale, colour, th, cv2.LINE_AA)
+
+
+def draw_overlay(img: np.ndarray, result: dict, fps: float) -> np.ndarray:
+    """Label + score (classification) or the point(s) (regression), and the FPS, drawn in place;
+    the points go on top of the text box, so a point in the corner stays visible."""
+    import cv2
+
+    _text_box(img, overlay_lines(result, fps))
+    h, w = img.shape[:2]
+    r = max(3, int(round(min(w, h) / 60.0)))
+    aa = cv2.LINE_AA if r > 4 else cv2.LINE_8       # small dots stay crisp
     for x, y in result.get("points", []):
         c = (int(round(x)), int(round(y)))
-        cv2.circle(img, c, max(3, int(6 * scale)), (0, 0, 255), -1)
-        cv2.circle(img, c, max(4, int(8 * scale)), (255, 255, 255), th)
-    if "values" in result and not result.get("points"):
-        lines += [f"{k} {v:.2f}" for k, v in list(result["values"].items())[:3]]
-    lines.append(f"{fps:.1f} fps")
-    y = int(22 * scale) + 4
-    for text in lines:
-        cv2.putText(img, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), th + 2, cv2.LINE_AA)
-        cv2.putText(img, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), th, cv2.LINE_AA)
-        y += int(26 * scale) + 4
+        cv2.circle(img, c, r + max(1, r // 2), (255, 255, 255), max(1, r // 3), aa)
+        cv2.circle(img, c, r, (0, 0, 255), -1, aa)
     return img
 
 
@@ -140,15 +173,15 @@ class DisplaySink(NullSink):
 
 
 class MjpegSink(NullSink):
-    """multipart/x-mixed-replace JPEG stream at http://HOST:PORT/stream (and a page at /)."""
+    """multipart/x-mixed-replace JPEG stream at http://HOST:PORT/stream (and a page at /), from the
+    one MjpegPublisher (mjpeg.py) that `edgecv serve` uses too."""
 
     @classmethod
     def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
         return cls(spec)
 
     def __init__(self, spec: OutputSpec, quality: int = 80):
-        self.quality, self.jpeg, self.seq = quality, b"", 0
-        self.cond, self.closed, self.clients = threading.Condition(), False, 0
+        self.publisher = MjpegPublisher(quality)
         try:
             self.server = ThreadingHTTPServer((spec.host, spec.port), _handler(self))
         except OSError as e:
@@ -157,35 +190,21 @@ class MjpegSink(NullSink):
         self.server.daemon_threads = True
         host, port = self.server.server_address[:2]
         self.url = f"http://{host}:{port}/stream"
-        from ..collect.guard import HostCheck
-
         self.host_ok = HostCheck(spec.host, port)    # DNS rebinding: another site's name never matches
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                          name="edgecv-mjpeg", daemon=True).start()
 
     def write(self, img: np.ndarray) -> bool:
-        import cv2
-
-        if not self.clients:
-            return True
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if ok:
-            with self.cond:
-                self.jpeg, self.seq = buf.tobytes(), self.seq + 1
-                self.cond.notify_all()
+        self.publisher.publish(img)
         return True
 
-    def next_jpeg(self, seen: int, timeout: float = 1.0):
-        with self.cond:
-            self.cond.wait_for(lambda: self.seq != seen or self.closed, timeout)
-            return self.seq, self.jpeg
-
     def close(self):
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
+        self.publisher.close()
         self.server.shutdown()
         self.server.server_close()
+
+
+PAGE = b'<html><body style="margin:0;background:#000"><img src="/stream" style="width:100%"></body></html>'
 
 
 def _handler(sink: MjpegSink):
@@ -198,12 +217,11 @@ def _handler(sink: MjpegSink):
             if not sink.host_ok(host):
                 self.send_error(421, sink.host_ok.refusal(host).encode("ascii", "replace").decode())
             elif self.path.split("?")[0] == "/":
-                body = b'<html><body style="margin:0;background:#000"><img src="/stream" style="width:100%"></body></html>'
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(PAGE)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(PAGE)
             elif self.path.split("?")[0] == "/stream":
                 self._stream()
             else:
@@ -211,24 +229,16 @@ def _handler(sink: MjpegSink):
 
         def _stream(self):
             self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
-            seen = 0
-            sink.clients += 1
             try:
-                while not sink.closed:
-                    seq, jpeg = sink.next_jpeg(seen)
-                    if seq == seen or not jpeg:
-                        continue
-                    seen = seq
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                     + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                    self.wfile.flush()
+                with contextlib.closing(sink.publisher.parts()) as parts:
+                    for chunk in parts:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            finally:
-                sink.clients -= 1
 
     return Handler
 

@@ -98,25 +98,54 @@ class TensorBoard(Callback):
 
 class Curves(Callback):
     def on_epoch_end(self, trainer, epoch, metrics):
-        plot_curves(trainer.history, trainer.run_dir / "curves.png")
+        cfg = trainer.cfg
+        title = f"{trainer.run_dir.name}: {cfg.model} {cfg.task}"
+        plot_curves(trainer.history, trainer.run_dir / "curves.png", title=title, loss=cfg.loss)
 
 
-def plot_curves(history, path: Path):
-    """Train/val loss and the task metric per epoch, as a PNG (no TensorBoard needed)."""
+LOSS_NAMES = {"ce": "cross-entropy", "kl": "KL divergence", "bce": "binary cross-entropy", "mse": "MSE",
+              "l1": "L1", "huber": "Huber", "poisson": "Poisson NLL"}
+# the validation metric shown next to the loss: (key, axis label, factor, y range)
+CURVE_METRICS = (("val_accuracy", "validation accuracy (%)", 100.0, (0, 100)),
+                 ("val_rmse_px", "validation RMSE of the point (px)", 1.0, None),
+                 ("val_mae", "validation MAE (target units)", 1.0, None))
+
+
+def plot_curves(history, path: Path, title: str = "", loss: str = ""):
+    """Train/val loss and the task's validation metric per epoch (1-based, whole epochs on the
+    axis), as a PNG titled with the run (no TensorBoard needed).
+
+        python -c "from edgecv.training.callbacks import plot_curves; plot_curves([{'epoch': 1, \
+'train_loss': 1.0, 'val_loss': 1.1, 'val_accuracy': 0.5}, {'epoch': 2, 'train_loss': 0.6, 'val_loss': 0.8, \
+'val_accuracy': 0.75}], 'curves.png', title='runs/exp', loss='ce')"
+    """
     from ..plots import pyplot, save_figure
 
     plt = pyplot()
     if plt is None:
         return None
-    metric = next((k for k in ("val_accuracy", "val_rmse_px") if any(k in r for r in history)), None)
-    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 3.6), squeeze=False)
+    from matplotlib.ticker import MaxNLocator
+
+    metric = next((m for m in CURVE_METRICS if any(m[0] in r for r in history)), None)
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 4), squeeze=False)
     ep = [r["epoch"] for r in history]
-    for key in ("train_loss", "val_loss"):
-        axes[0][0].plot(ep, [r.get(key, float("nan")) for r in history], marker="o", label=key)
-    axes[0][0].set_xlabel("epoch"), axes[0][0].set_title("loss"), axes[0][0].legend()
+    ax = axes[0][0]
+    for key, name in (("train_loss", "train"), ("val_loss", "validation")):
+        ax.plot(ep, [r.get(key, float("nan")) for r in history], marker="o", label=name)
+    ax.set_title(f"loss ({LOSS_NAMES.get(loss, loss)})" if loss else "loss"), ax.set_ylabel("loss")
+    ax.legend()
     if metric:
-        axes[0][1].plot(ep, [r.get(metric, float("nan")) for r in history], marker="o", color="C2")
-        axes[0][1].set_xlabel("epoch"), axes[0][1].set_title(metric)
+        key, label, factor, ylim = metric
+        ax = axes[0][1]
+        ax.plot(ep, [r.get(key, float("nan")) * factor for r in history], marker="o", color="C2")
+        ax.set_title(label.split(" (")[0]), ax.set_ylabel(label)
+        if ylim:
+            ax.set_ylim(ylim[0] - 2, ylim[1] + 2)
+    for ax in axes[0]:
+        ax.set_xlabel("epoch"), ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if title:
+        fig.suptitle(title, fontweight="bold")
     return save_figure(fig, path)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import build, load, option, parse_size, save, to_dict
+from ..config import build, load, option, parse_size, to_dict
 from ..data.augment import AugmentConfig
 from ..errors import EdgecvError
 from .lr_find import parse_lr
@@ -138,4 +138,17 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path):
-    save(cfg, path)
+    """config.yaml of a run; each augment line says what the transform does (a YAML comment), so a
+    reader sees that a flip mirrors the images without opening --help."""
+    import yaml
+    from dataclasses import fields
+
+    from ..fileio import write_text
+
+    notes = {f.name: f.metadata.get("help", "") for f in fields(AugmentConfig)}
+    lines, inside = [], False
+    for line in yaml.safe_dump(to_dict(cfg), sort_keys=False).splitlines():
+        inside = line.startswith("augment:") or (inside and line.startswith("  "))
+        key = line.strip().split(":", 1)[0]
+        lines.append(f"{line}  # {notes[key]}" if inside and notes.get(key) else line)
+    write_text(path, "\n".join(lines) + "\n")

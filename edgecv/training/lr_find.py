@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import EdgecvError
 
 LR_MIN, LR_MAX = 1e-5, 0.1      # the chosen lr is clipped to this range
+STEPS = 100                     # batches of the range test (fewer if the loss diverges first)
 
 
 def parse_lr(value):
@@ -111,7 +112,7 @@ def plot_curve(curve: Dict[str, List[float]], pick: Dict[str, float], path: Path
     return save_figure(fig, path)
 
 
-def auto_lr(trainer, num: int = 100) -> float:
+def auto_lr(trainer, num: int = 0) -> float:
     """Run the range test for a Trainer whose model and loaders are built, then rebuild its
     optimizer and schedule with the chosen lr (and set it in the config, so config.yaml has it)."""
     from ..models import param_groups
@@ -123,7 +124,7 @@ def auto_lr(trainer, num: int = 100) -> float:
                           "that run's config.yaml) and pass it with --lr under torchrun")
     steps = trainer.steps
     loader = steps.feature_loaders[0] if steps.feature_mode else trainer.train_loader
-    curve = lr_range_test(steps, loader, num=num)
+    curve = lr_range_test(steps, loader, num=num or STEPS)
     pick = suggest(curve)
     cfg = trainer.cfg
     cfg.lr = pick["lr"]

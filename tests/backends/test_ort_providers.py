@@ -82,3 +82,21 @@ def test_tensorrt_options_cache_next_to_the_model_keyed(tiny, tmp_path):
     fp32 = provider_options(tiny, ["TensorrtExecutionProvider"])[0]
     assert fp32["trt_engine_cache_path"] != trt["trt_engine_cache_path"]   # another key, another folder
     assert "trt_engine_cache_path" not in provider_options(tiny, ["TensorrtExecutionProvider"], trt_cache=False)[0]
+
+
+@pytest.mark.skipif("TensorrtExecutionProvider" in ort.get_available_providers(),
+                    reason="this ONNX Runtime has the TensorRT provider")
+def test_cli_providers_flag_on_run(tiny, tmp_path, capsys):
+    """`edgecv run --providers`: cpu runs; tensorrt on a CPU build exits 2 with one stderr line."""
+    import cv2
+
+    from edgecv.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "a.png"), np.full((32, 32, 3), 200, np.uint8))
+    assert main(["run", str(tiny), "--source", str(frames), "--providers", "cpu", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(tiny), "--source", str(frames), "--providers", "tensorrt,cuda,cpu", "--trt-fp16", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not in this ONNX Runtime: tensorrt,cuda" in err, err

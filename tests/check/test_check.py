@@ -37,6 +37,8 @@ def test_check_on_a_cpu_machine(cls_run, tmp_path, capsys):
     full = [r for r in rec["paths"] if "(TensorRT)" in r["path"]]
     assert full and all(r["status"] == "absent" and "tensorrt" in r["missing"] for r in full)
     assert all(r["install"] for r in full)
+    parsed = _rows(rec, "parse ")
+    assert [r["status"] for r in parsed] == ["parsed"] * 3 and all("TensorRT-RTX" in r["detail"] for r in parsed)
     rtx = [r for r in _rows(rec, "build engine") if "RTX" in r["path"]]
     assert [r["status"] for r in rtx] == ["built"] * 3 and all(r["artifact"].endswith(".engine") for r in rtx)
     runs = {r["path"]: r for r in _rows(rec, "run ") if r["status"] == "run"}

@@ -12,18 +12,28 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def cli(capsys):
-    """cli("eval", path, "--data", d) runs `edgecv ...` in this process -> (rc, stdout, stderr)."""
+def _runner(capture):
     from edgecv.cli import main
 
     def run(*args):
-        capsys.readouterr()
+        capture.readouterr()
         rc = main([str(a) for a in args])
-        out, err = capsys.readouterr()
+        out, err = capture.readouterr()
         return rc, out, err
 
     return run
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli("eval", path, "--data", d) runs `edgecv ...` in this process -> (rc, stdout, stderr)."""
+    return _runner(capsys)
+
+
+@pytest.fixture
+def cli_fd(capfd):
+    """cli with stderr captured at the file descriptor, where C++ libraries (ONNX Runtime) log."""
+    return _runner(capfd)
 
 
 def assert_user_error(rc, err, *words):

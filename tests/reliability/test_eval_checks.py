@@ -58,6 +58,13 @@ def data(tmp_path_factory):
     return root
 
 
+@pytest.fixture
+def cli(cli_fd):
+    """The real CLI with stderr read at the file descriptor: ONNX Runtime's own C++ log lines would
+    show there, and must not (one line per error)."""
+    return cli_fd
+
+
 def both(cli, model, data, *describe):
     """(eval result, run result) for the same model: each must be the same kind of one-line error."""
     ev = cli("eval", model, "--data", data, "--plots", "none", *describe)

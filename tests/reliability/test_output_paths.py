@@ -40,7 +40,7 @@ def test_eval_json_onto_its_inputs_is_refused(cli, user_error, onnx_model, cls_d
     os.link(onnx_model, hard)
     before = digest(onnx_model)
     for target, words in ((onnx_model, ["--json", "input"]), (link, ["input"]), (hard, ["input"]),
-                          (cls_data, ["is a folder"])):
+                          (cls_data, ["input"]), (cls_data.parent, ["is a folder"])):
         rc, _, err = cli("eval", onnx_model, "--data", cls_data, "--json", target)
         user_error(rc, err, *words)
     assert digest(onnx_model) == before
@@ -49,10 +49,11 @@ def test_eval_json_onto_its_inputs_is_refused(cli, user_error, onnx_model, cls_d
 def test_run_output_onto_source_model_or_report_is_refused(cli, user_error, onnx_model, media, tmp_path):
     clip = media.write_video(tmp_path / "clip.avi", n=5)
     before = digest(clip)
-    for args in (["--output", clip], ["--output", onnx_model], ["--json", clip], ["--json", onnx_model],
-                 ["--output", tmp_path / "o.avi", "--json", tmp_path / "o.avi"]):
+    for args, word in ((["--output", clip], "input"), (["--output", onnx_model], "unknown output"),
+                       (["--json", clip], "input"), (["--json", onnx_model], "input"),
+                       (["--output", tmp_path / "o.avi", "--json", tmp_path / "o.avi"], "input")):
         rc, out, err = cli("run", onnx_model, "--source", clip, *args)
-        user_error(rc, err, "input")
+        user_error(rc, err, word)
         assert "fps" not in err          # refused before any frame
     assert digest(clip) == before
 
@@ -125,7 +126,7 @@ def test_unwritable_destinations_fail_before_the_work(cli, user_error, onnx_mode
              ("train", "--data", cls_data, "--out", under, "--epochs", "1", "--imgsz", "32", "--pretrained", "none"),
              ("export", cls_run / "best.pt", "--out", under),
              ("data", "synth", under, "--n", "2"),
-             ("calibrate", cls_data, "--out", under / "c.txt"),
+             ("calibrate", "--data", cls_data, "--out", under / "c.txt"),
              ("bench", cls_run / "best.pt", "--data", cls_data, "--out", under)]
     for args in cases:
         rc, out, err = cli(*args)

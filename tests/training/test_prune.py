@@ -51,8 +51,9 @@ def test_prune_run_export_and_eval(run_copy, cls_data, capsys):
     from edgecv.models import load_model
     from edgecv.training.prune import prune_run
 
-    out = prune_run(run_copy, ratio=0.5, epochs=1, log=lambda *a: None, progress=False, tensorboard=False)
-    assert out == run_copy / "pruned"
+    assert main(["prune", str(run_copy), "--ratio", "0.5", "--epochs", "1"]) == 0
+    out = run_copy / "pruned"
+    assert f"pruned run folder: {out}" in capsys.readouterr().out
     ck = torch.load(out / "best.pt", weights_only=True)     # plain tensors and JSON-able meta, no modules
     assert ck["meta"]["extra"]["pruned"]["conv1"][0] == "conv"
     pruned, meta = load_model(out / "best.pt")
@@ -68,6 +69,13 @@ def test_prune_run_export_and_eval(run_copy, cls_data, capsys):
     assert ev["n"] > 0 and 0 <= ev["metrics"]["accuracy"] <= 1
     with pytest.raises(EdgecvError, match="already holds a pruned run"):
         prune_run(run_copy, ratio=0.5, epochs=1, log=lambda *a: None)
+    # bench: the pruned rows on the same table and test images as the unpruned model
+    assert main(["bench", str(run_copy / "best.pt"), "--compare", str(out / "best.pt"), "--formats", "pt,onnx",
+                 "--batch", "1", "--iters", "2", "--warmup", "0", "--json", str(run_copy / "bench.json")]) == 0
+    rows = {r["format"]: r for r in json.loads((run_copy / "bench.json").read_text())["results"]}
+    assert set(rows) == {"pt", "onnx", "pruned/pt", "pruned/onnx"} and all(r["status"] == "ok" for r in rows.values())
+    assert rows["pruned/onnx"]["size_mb"] < 0.3 * rows["onnx"]["size_mb"]
+    assert "pruned/onnx" in capsys.readouterr().out
 
 
 def test_prune_rejects_bad_ratio(run_copy):

@@ -18,7 +18,11 @@ def test_tune_two_trials_then_best_yaml_trains_unchanged(cls_data, tmp_path, mon
     space.write_text("lr: {low: 1.0e-4, high: 1.0e-2, log: true}\nbatch: [8, 16]\noptimizer: [adamw, sgd]\n"
                      "augment_strength: {low: 0.0, high: 1.0}\n")
     out = tmp_path / "tune"
-    res = tune(data=str(cls_data), space=str(space), trials=2, out=str(out), log=lambda *a: None, **BASE)
+    assert main(["tune", "--data", str(cls_data), "--space", str(space), "--trials", "2", "--out", str(out),
+                 "--imgsz", "32", "--epochs", "1", "--pretrained", "none", "--no-tensorboard"]) == 0
+    printed = capsys.readouterr().out
+    assert "trial 0:" in printed and "best: trial" in printed and "edgecv train --config" in printed
+    res = json.loads((out / "results.json").read_text())
     assert [r["state"] for r in res["trials"]] == ["complete", "complete"]
     for name in ("study.db", "results.csv", "results.json", "best.yaml"):
         assert (out / name).is_file(), name
