@@ -122,6 +122,11 @@ def main(argv=None) -> int:
         inputs = input_paths(data, args.imgsz, args.batch, args.batches)
     steps = {"contiguous": model_step(args.imgsz, args.batch, args.batches, False, False),
              "channels_last": model_step(args.imgsz, args.batch, args.batches, True, False)}
+    if torch.get_num_threads() > 1:      # on a shared (oversubscribed) CPU fewer threads can be faster
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        steps["contiguous_1_thread"] = model_step(args.imgsz, args.batch, args.batches, False, False)
+        torch.set_num_threads(n)
     if args.compile:
         steps["compiled"] = model_step(args.imgsz, args.batch, args.batches, False, True)
     print(f"ms per image, ResNet-18 {args.imgsz} px, batch {args.batch}, {torch.get_num_threads()} threads")

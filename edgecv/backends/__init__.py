@@ -96,4 +96,17 @@ def open_backend(path, backend: Optional[str] = None, **options) -> Backend:
         raise EdgecvError(f"{path}: no such model file; check the path (train with `edgecv train`)")
     if path.is_dir():
         raise EdgecvError(f"{path}: is a folder; pass a model file such as {path}/best.pt")
-    return BACKENDS.load(backend_for(path, backend))(path, **options)
+    cls = BACKENDS.load(backend_for(path, backend))
+    return cls(path, **options_for(cls, options))
+
+
+def options_for(cls, options: dict) -> dict:
+    """The options this backend's constructor takes. Commands pass one set (threads, device,
+    providers, ...) to whichever backend the file picks, and each backend declares exactly what it
+    uses, so a misspelt keyword in a direct call is still a TypeError."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}

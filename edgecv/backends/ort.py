@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import option
 from ..errors import EdgecvError, require
-from ..meta import ModelMeta
+from ..meta import ModelMeta, onnx_meta
 from . import Backend
 
 PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -29,11 +29,6 @@ PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProv
              "azure": "AzureExecutionProvider", "rocm": "ROCMExecutionProvider"}
 SHORT = {v: k for k, v in PROVIDERS.items()}
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
-
-
-def _meta_of(sess, path="model") -> Optional[ModelMeta]:
-    props = sess.get_modelmeta().custom_metadata_map
-    return ModelMeta.from_json(props["edgecv"], str(path)) if "edgecv" in props else None
 
 
 def available_providers() -> List[str]:
@@ -144,7 +139,7 @@ class OrtBackend(Backend):
     def __init__(self, path, providers: Union[str, Sequence[str], None] = None, threads: int = 0,
                  optimization: str = "all", meta: Optional[ModelMeta] = None, device: str = "",
                  spin: bool = True, trt_fp16: bool = False, trt_int8: bool = False, trt_calib_table=None,
-                 workspace_mb: int = 1024, trt_cache: bool = True, **_):
+                 workspace_mb: int = 1024, trt_cache: bool = True):
         ort = require("onnxruntime", "runtime", "needed to run .onnx models")
         wanted, explicit = resolve_providers(providers, device or "")
         if not explicit:
@@ -161,7 +156,7 @@ class OrtBackend(Backend):
         self.path = Path(path)
         self.providers = self.session.get_providers()
         self.device = "cuda" if {PROVIDERS["cuda"], PROVIDERS["tensorrt"]} & set(self.providers) else "cpu"
-        self.meta = meta or _meta_of(self.session, path)
+        self.meta = meta or onnx_meta(path)      # the one reader of stored metadata (edgecv/meta/artifacts.py)
         if self.meta is None:
             raise EdgecvError(f"{path}: has no edgecv metadata; pass --imgsz, --mean, --std "
                               "(and --classes) to describe its preprocessing")

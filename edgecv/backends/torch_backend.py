@@ -17,7 +17,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, path, device: str = "cpu", fp16: bool = False, channels_last: bool = True,
-                 threads: int = 0, meta=None, **_):
+                 threads: int = 0, meta=None):
         torch = require("torch", "train", "needed to run .pt checkpoints; export to ONNX for a lean runtime")
         from ..models.checkpoint import load_model
         from ..models.device import pick_device
