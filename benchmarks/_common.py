@@ -17,3 +17,14 @@ def save_result(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}-{tag}.json"
     write_json(path, {"benchmark": name, "device": rec.get("device"), "system": rec, **payload})
     return path
+
+
+def torch_threads(n: int = 0) -> int:
+    """Set torch's intra-op threads (0 = every core) and return the count, for the CPU benchmarks."""
+    import os
+
+    import torch
+
+    n = n or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n

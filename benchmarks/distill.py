@@ -81,10 +81,11 @@ def main():
             print(f"training {name} ({epochs} epochs)...", flush=True)
             res[name] = {"model": model, "epochs": epochs, **train(data, tmp / f"run{i}", model, epochs, args, **kw)}
             res[name].update(measure(tmp / f"run{i}" / "best.pt", data, args.iters))
-    print_table(res)
     payload = {"dataset": DATASET.format(imgsz=args.imgsz), "args": vars(args), "results": res,
                "wall_s": round(time.perf_counter() - t0, 1)}
-    print(f"wrote {save_result('distill' + ('-quick' if args.per_class else ''), payload)}")   # a quick check stays apart
+    path = save_result("distill" + ("-quick" if args.per_class else ""), payload)   # a quick check stays apart
+    print_table(res)
+    print(f"wrote {path}")
 
 
 DATASET = "scikit-learn digits (1,797 real 8x8 handwritten digits) at {imgsz} px, edgecv's seeded 80/10/10 split"
@@ -96,7 +97,7 @@ def print_table(res: dict, cols=("epochs", "params", "onnx_mb", "test_accuracy",
                                  "train_s")):
     """One row per model, one column per measure (benchmarks/prune.py prints the same way)."""
     fmt = FORMATS
-    table = [["model"] + cols] + [[name] + [fmt[c].format(r[c]) if r.get(c) is not None else "-" for c in cols]
+    table = [["model"] + list(cols)] + [[name] + [fmt[c].format(r[c]) if r.get(c) is not None else "-" for c in cols]
                                   for name, r in res.items()]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:

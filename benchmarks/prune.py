@@ -54,10 +54,11 @@ def main():
     ref = res["ratio 0.0"] if "ratio 0.0" in res else next(iter(res.values()))
     for r in res.values():
         r["ort_speedup"] = round(ref["ort_ms_b1"] / r["ort_ms_b1"], 2) if r.get("ort_ms_b1") else None
-    print_table(res, ("params", "onnx_mb", "test_accuracy", "torch_ms_b1", "ort_ms_b1", "ort_speedup"))
     payload = {"dataset": DATASET.format(imgsz=args.imgsz), "args": vars(args), "results": res,
                "wall_s": round(time.perf_counter() - t0, 1)}
-    print(f"wrote {save_result('prune' + ('-quick' if args.per_class else ''), payload)}")   # a quick check stays apart
+    path = save_result("prune" + ("-quick" if args.per_class else ""), payload)   # a quick check stays apart
+    print_table(res, ("params", "onnx_mb", "test_accuracy", "torch_ms_b1", "ort_ms_b1", "ort_speedup"))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

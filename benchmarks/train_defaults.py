@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import save_result  # noqa: E402
+from benchmarks._common import save_result, torch_threads  # noqa: E402
 from benchmarks.train_baselines import dli_regress, plain_classify  # noqa: E402
 from benchmarks.train_sets import SETS, make_set  # noqa: E402
 
@@ -154,12 +154,12 @@ def parse(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse(argv)
     import os
 
     import torch
 
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    args = parse(argv)
+    torch_threads(args.threads)
     tools = args.only or ([] if args.no_defaults else ["edgecv"]) + ["baseline"] + list(args.variants)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

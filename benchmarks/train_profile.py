@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import save_result  # noqa: E402
+from benchmarks._common import save_result, torch_threads  # noqa: E402
 from benchmarks.train_sets import make_set  # noqa: E402
 
 
@@ -111,12 +111,12 @@ def parse(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse(argv)
     import os
 
     import torch
 
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    args = parse(argv)
+    torch_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         data, _ = make_set("digits_tint", tmp, seed=1, quick=True)
         inputs = input_paths(data, args.imgsz, args.batch, args.batches)

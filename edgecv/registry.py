@@ -97,3 +97,12 @@ class Registry:
     def first(self, **match) -> Optional[Entry]:
         found = self.where(**match)
         return found[0] if found else None
+
+
+def lazy(ref: str, prefix: str = ""):
+    """(choices, help) callables for config options that read a registry ("module:NAME") only when
+    --help or validation needs it, so declaring an option imports nothing heavy."""
+    def registry() -> "Registry":
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return (lambda: registry().names()), (lambda: prefix + registry().describe())

@@ -112,7 +112,7 @@ class OpenVinoBackend(Backend):
     def __init__(self, path, threads: int = 0, hint: str = "latency", device: str = "cpu",
                  batch: Union[int, str, None] = None, precision: str = "f32",
                  low_precision: Optional[bool] = None, pinning: Optional[bool] = None,
-                 meta: Optional[ModelMeta] = None, model=None, **_):
+                 meta: Optional[ModelMeta] = None, model=None):
         """threads 0: all cores; pinning None: OpenVINO's default; model: an openvino.Model made
         from this file (say, NNCF's INT8 of it) to run instead of reading the file."""
         ov = require("openvino", "openvino", "needed for --backend openvino")

@@ -35,7 +35,7 @@ def _build(rows, row, onnx: Path, precision: str, folder: Path, data, log, **kw)
     from ..tensorrt.builder import export_engine
 
     return attempt(rows, row, lambda r: artifact(r, export_engine(
-        onnx, precision, out=folder, calib=data, calib_size=64, log=quiet(log), **kw), "built"), log)
+        onnx, precision, out=folder, log=quiet(log), **kw), "built"), log)   # INT8 from the Q/DQ sibling
 
 
 def _parse(row: dict, path: Path):

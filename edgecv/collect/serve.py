@@ -1,13 +1,7 @@
-"""A browser UI for a headless Jetson: live view, collect and label, fine-tune, switch model.
+"""`edgecv serve`'s library: ServeConfig, the server state, and the serve loop (bind, run until
+Ctrl-C/SIGTERM/SIGHUP, shut down cleanly). Usage and examples: edgecv/commands/serve.py.
 
-    edgecv serve --source csi://0 --out data/new --task classify --classes thumbs_up,thumbs_down
-    edgecv serve --source /dev/video0 --out data/xy --task regress          # click the point
-    edgecv serve --source clip.mp4 --model runs/exp/best.onnx               # live view + overlay
-    edgecv serve --source csi://0 --out data/new --classes a,b --host 0.0.0.0 --token s3cret
-
-Open http://127.0.0.1:8080 (from another machine: `ssh -L 8080:127.0.0.1:8080 jetson`, or
---host 0.0.0.0 with a --token). The live view is MJPEG at /stream, so VLC or curl can read it
-too. The collect -> train -> live loop of the Jetson Nano DLI notebooks, without Jupyter.
+    python -m edgecv serve --source clip.mp4 --model runs/exp/best.onnx
 """
 from __future__ import annotations
 

@@ -19,14 +19,12 @@ from ..errors import EdgecvError
 from ..meta import ModelMeta
 from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
+from ..registry import lazy
 from ..rundir import RunDir
 from .scoring import check_compatible, check_task, latency_summary, metrics_for, run_items
 
 
-def _backends():
-    from ..backends import BACKENDS
-
-    return BACKENDS.names()
+_backends, _ = lazy("edgecv.backends:BACKENDS")
 
 
 @dataclass

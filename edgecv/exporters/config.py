@@ -8,28 +8,16 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import option
+from ..registry import lazy
 
 CALIB_METHODS = ("entropy", "minmax", "percentile")     # onnxruntime's calibrators; "auto" tries each
 PRECISIONS = ("fp32", "fp16", "int8")
 ENGINE_TARGETS = ("auto", "jetson", "desktop", "rtx")  # edgecv.tensorrt.TARGETS (not imported: no TensorRT code here)
 
 
-def _formats_help() -> str:
-    from . import FORMATS
-
-    return "comma-separated: " + FORMATS.describe()
-
-
-def _bundle_names():
-    from .bundles import BUNDLES
-
-    return BUNDLES.names()
-
-
-def _bundles_help() -> str:
-    from .bundles import BUNDLES
-
-    return "write a folder to copy to the device as is: " + BUNDLES.describe()
+_, _formats_help = lazy("edgecv.exporters:FORMATS", "comma-separated: ")
+_bundle_names, _bundles_help = lazy("edgecv.exporters.bundles:BUNDLES",
+                                    "write a folder to copy to the device as is: ")
 
 
 @dataclass

@@ -8,20 +8,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import option
+from ..registry import lazy
 from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
 
 
-def _backends():
-    from ..backends import BACKENDS
-
-    return BACKENDS.names()
-
-
-def _backend_help() -> str:
-    from ..backends import BACKENDS
-
-    return "default: from the file suffix; one of " + BACKENDS.describe()
+_backends, _backend_help = lazy("edgecv.backends:BACKENDS", "default: from the file suffix; one of ")
 
 
 @dataclass

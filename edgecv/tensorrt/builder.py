@@ -38,8 +38,7 @@ logger = logging.getLogger("edgecv.tensorrt")
 def export_engine(onnx_path, precision: str = "fp16", out=None, workspace_mb: int = DEFAULT_WORKSPACE_MB,
                   dla_core: Optional[int] = None, batch: int = 1, dynamic=None,
                   calib_images: Optional[Iterable[np.ndarray]] = None, timing_cache="auto", force: bool = False,
-                  verbose: bool = False, log: Optional[Callable[[str], None]] = None, target: str = "auto",
-                  **_) -> Path:
+                  verbose: bool = False, log: Optional[Callable[[str], None]] = None, target: str = "auto") -> Path:
     """What `edgecv export X.onnx --format engine [--target rtx]` calls. Picks X.fp16.onnx /
     X.int8.onnx (Q/DQ) siblings when the plan wants them; `out` is an engine path or a folder
     (default: beside X.onnx); `dynamic` is None, True or (min, opt, max). INT8 calibration data:

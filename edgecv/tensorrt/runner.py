@@ -73,7 +73,7 @@ def _device_index(device, path) -> int:
 class TrtBackend(Backend):
     name = "tensorrt"
 
-    def __init__(self, path, meta: Optional[ModelMeta] = None, device: str = "cuda:0", verbose: bool = False, **_):
+    def __init__(self, path, meta: Optional[ModelMeta] = None, device: str = "cuda:0", verbose: bool = False):
         self.path, self._cuda = Path(path), None
         side = read_sidecar(self.path) if sidecar_path(self.path).exists() else None
         trt = import_tensorrt((side or {}).get("cache_key", {}).get("library", "tensorrt"))

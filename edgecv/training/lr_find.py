@@ -105,7 +105,8 @@ def plot_curve(curve: Dict[str, List[float]], pick: Dict[str, float], path: Path
     ax.axvline(pick["lr"], color="C3", lw=2, label=f"chosen lr {pick['lr']:.2g} (minimum / 10)")
     ax.set_xscale("log")
     finite = [v for v in curve["loss"] if math.isfinite(v)]
-    ax.set_ylim(min(finite) * 0.9, min(max(finite), 3 * finite[0]) * 1.05)
+    low = min([v for v in curve["raw"] if math.isfinite(v)] + finite)
+    ax.set_ylim(low * 0.9, min(max(finite), 3 * finite[0]) * 1.05)
     ax.set(xlabel="learning rate", ylabel="training loss", title="LR range test (edgecv train --lr auto)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

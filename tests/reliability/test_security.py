@@ -164,8 +164,10 @@ def test_mjpeg_sink_binds_localhost_unless_a_host_is_given():
 def test_serve_defaults_to_localhost():
     from edgecv.cli import build_parser
 
+    from edgecv.commands.serve import config
+
     args = build_parser().parse_args(["serve", "--source", "clip.mp4"])
-    assert args.host == "127.0.0.1"
+    assert config(args).host == "127.0.0.1"
 
 
 def test_serve_switches_only_to_models_it_may_open(tmp_path):
