@@ -258,7 +258,10 @@ def build(cls, d: dict, source: str = "", prefix: str = ""):
         if not f.metadata.get("nested"):
             check(f, getattr(cfg, f.name), source, prefix)
     validate = getattr(cfg, "validate", None)
-    return validate() or cfg if validate else cfg
+    try:
+        return validate() or cfg if validate else cfg
+    except (TypeError, ValueError) as e:      # a rule between options, said by the config itself
+        raise EdgecvError(f"{_src(source)}{e}") from None
 
 
 def _name(f, prefix: str) -> str:

@@ -72,7 +72,7 @@ def test_this_machine_is_reported_honestly():
 
 
 def test_sysinfo_never_imports_torch_unless_asked():
-    code = ("import sys, importlib.util as u, edgecv.sysinfo as s; assert 'torch' not in sys.modules; "
+    code = ("import sys, importlib.util as u, edgecv.system.probes as s; assert 'torch' not in sys.modules; "
             "r = s.system_record(probe_torch=False); assert 'torch' not in sys.modules, 'torch imported'; "
             "assert r['torch'] == ({'probed': False} if u.find_spec('torch') else None), r['torch']")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

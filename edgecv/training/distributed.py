@@ -139,13 +139,19 @@ class ShardedSampler:
         loader = torch.utils.data.DataLoader(range(self.n), batch_size=self.n, shuffle=True, generator=g)
         return next(iter(loader)).tolist()
 
+    def _kept(self) -> int:
+        """Samples this epoch deals out: a lone last global batch is dropped, as one process drops it."""
+        from .data import drop_lone_last
+
+        return self.n - 1 if drop_lone_last(self.n, self.batch * self.world, self.shuffle) else self.n
+
     def __iter__(self):
-        return iter(shard_batches(self.order(), self.batch, self.world, self.rank))
+        return iter(shard_batches(self.order()[:self._kept()], self.batch, self.world, self.rank))
 
     def __len__(self) -> int:
         size = self.batch * self.world
-        rest = self.n % size
-        return (self.n // size) * self.batch + (-(-rest // self.world) if rest else 0)
+        rest = self._kept() % size
+        return (self._kept() // size) * self.batch + (-(-rest // self.world) if rest else 0)
 
 
 def sync_batchnorm(model, cuda: bool):

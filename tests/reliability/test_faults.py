@@ -68,7 +68,7 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, tin
     assert "continuing at epoch 3" in out
     ref = train_fn(tmp_path / "ref", tiny_data, "classify", epochs=EPOCHS, deterministic=True, model=MODEL)
     got, want = rows(run), rows(ref)
-    assert [r["epoch"] for r in got] == [str(e) for e in range(EPOCHS)]
+    assert [r["epoch"] for r in got] == [str(e + 1) for e in range(EPOCHS)]     # 1-based, as printed
     for a, b in zip(got, want):
         for key in ("train_loss", "val_loss"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4), (key, a, b)
@@ -171,8 +171,7 @@ def test_full_disk_through_train_and_export(small_disk, cls_data, cls_run, cli, 
                      "--pretrained", "none", "--no-progress", "--no-tensorboard")     # ResNet-18: 45 MB > 2 MB
     user_error(rc, err, small_disk / "run" / "best.pt", "disk full", "free space")
     assert not list(small_disk.rglob("*.tmp")) and not list(small_disk.rglob("*.pt"))
-    assert len(rows(small_disk / "run")) == 1                  # what was written is whole
-    shutil.rmtree(small_disk / "run")
+    assert not (small_disk / "run").exists()     # a run that wrote no checkpoint leaves no folder behind
     rc, _, err = cli("export", cls_run / "best.pt", "--out", small_disk, "--no-parity", "--no-simplify")
     user_error(rc, err, small_disk, "disk full")
     assert list(small_disk.iterdir()) == []

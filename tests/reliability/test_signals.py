@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from edgecv.signals import Terminated, terminate_as_interrupt
-
 pytestmark = pytest.mark.timeout(240)
 ENV = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 
@@ -33,29 +31,47 @@ def wait_for(cond, timeout=60.0, proc=None):
         time.sleep(0.05)
 
 
+def _in_a_fresh_process(code: str):
+    """Signal tests that signal their own process run in a child, so a native library loaded by
+    an earlier test (ORT, OpenVINO, TensorRT for RTX threads) never shares the signal."""
+    head = "import os, signal, time\nfrom edgecv.signals import Terminated, terminate_as_interrupt\n"
+    proc = subprocess.run([sys.executable, "-c", head + code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signal_becomes_an_interrupt_and_handlers_come_back(sig):
-    before = signal.getsignal(sig)
-    with pytest.raises(Terminated) as info:
-        with terminate_as_interrupt():
-            os.kill(os.getpid(), sig)
-            time.sleep(5)
-    assert info.value.signum == sig and isinstance(info.value, KeyboardInterrupt)
-    assert signal.getsignal(sig) is before
+    _in_a_fresh_process(f"""
+before = signal.getsignal({int(sig)})
+try:
+    with terminate_as_interrupt():
+        os.kill(os.getpid(), {int(sig)})
+        time.sleep(5)
+    raise SystemExit("no interrupt")
+except Terminated as e:
+    assert e.signum == {int(sig)} and isinstance(e, KeyboardInterrupt)
+assert signal.getsignal({int(sig)}) is before
+print("ok")
+""")
 
 
 def test_a_second_signal_does_not_cut_the_clean_up_short():
-    done = []
-    with pytest.raises(Terminated):
-        with terminate_as_interrupt():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)
-            finally:
-                os.kill(os.getpid(), signal.SIGTERM)     # ignored while finalising
-                time.sleep(0.05)
-                done.append(True)
-    assert done == [True]
+    _in_a_fresh_process("""
+done = []
+try:
+    with terminate_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)     # ignored while finalising
+            time.sleep(0.05)
+            done.append(True)
+except Terminated:
+    pass
+assert done == [True]
+print("ok")
+""")
 
 
 @pytest.mark.parametrize("name, sig", [("out.mp4", signal.SIGTERM), ("out.avi", signal.SIGHUP),
