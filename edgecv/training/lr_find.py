@@ -46,7 +46,7 @@ def lr_range_test(steps, loader, start: float = 1e-7, end: float = 1.0, num: int
     cfg = copy.copy(steps.cfg)
     net = copy.deepcopy(steps.head if steps.feature_mode else steps.model)
     cfg.lr = start
-    groups = net.parameters() if steps.feature_mode else param_groups(net, start, cfg.backbone_lr_mult)
+    groups = net.parameters() if steps.feature_mode else param_groups(net, start, cfg.backbone_lr_factor())
     opt = build_optimizer(cfg, groups)
     mults = [g["lr"] / start for g in opt.param_groups]
     net.train()
@@ -129,7 +129,7 @@ def auto_lr(trainer, num: int = 0) -> float:
     pick = suggest(curve)
     cfg = trainer.cfg
     cfg.lr = pick["lr"]
-    steps.optimizer = build_optimizer(cfg, param_groups(steps.model, cfg.lr, cfg.backbone_lr_mult))
+    steps.optimizer = build_optimizer(cfg, param_groups(steps.model, cfg.lr, cfg.backbone_lr_factor()))
     steps.scheduler = build_scheduler(cfg, steps.optimizer, steps._steps_per_epoch())
     if trainer.is_main:
         from ..fileio import write_json

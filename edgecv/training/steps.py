@@ -68,7 +68,7 @@ class Steps:
         self.net = torch.compile(self.model) if cfg.compile else self.model
         if self.feature_mode:
             self._cache_features()
-        self.optimizer = build_optimizer(cfg, param_groups(self.model, cfg.lr, cfg.backbone_lr_mult))
+        self.optimizer = build_optimizer(cfg, param_groups(self.model, cfg.lr, cfg.backbone_lr_factor()))
         steps = self._steps_per_epoch()
         self.scheduler = build_scheduler(cfg, self.optimizer, steps)
         if resume is not None:
@@ -90,7 +90,8 @@ class Steps:
     def describe(self) -> str:
         mode = "head on cached features" if self.feature_mode else f"freeze {self.cfg.freeze}"
         return (f"{self.counts['trainable']:,} trainable / {self.counts['frozen']:,} frozen params, {mode}, "
-                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}")
+                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}"
+                + (f" (backbone x{self.cfg.backbone_lr_factor():g})" if self.cfg.backbone_lr_factor() != 1 else ""))
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
