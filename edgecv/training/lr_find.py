@@ -40,14 +40,12 @@ def parse_lr(value):
 def lr_range_test(steps, loader, start: float = 1e-7, end: float = 1.0, num: int = 100, beta: float = 0.9,
                   diverge: float = 4.0) -> Dict[str, List[float]]:
     """{'lr': [...], 'loss': [...] (smoothed), 'raw': [...]} from training a copy for up to `num` batches."""
-    from ..models import param_groups
-    from .optim import build_optimizer
+    from .optim import build_optimizer, optimizer_for
 
     cfg = copy.copy(steps.cfg)
     net = copy.deepcopy(steps.head if steps.feature_mode else steps.model)
     cfg.lr = start
-    groups = net.parameters() if steps.feature_mode else param_groups(net, start, cfg.backbone_lr_factor())
-    opt = build_optimizer(cfg, groups)
+    opt = build_optimizer(cfg, net.parameters()) if steps.feature_mode else optimizer_for(cfg, net)
     mults = [g["lr"] / start for g in opt.param_groups]
     net.train()
     out = {"lr": [], "loss": [], "raw": []}
@@ -116,9 +114,8 @@ def plot_curve(curve: Dict[str, List[float]], pick: Dict[str, float], path: Path
 def auto_lr(trainer, num: int = 0) -> float:
     """Run the range test for a Trainer whose model and loaders are built, then rebuild its
     optimizer and schedule with the chosen lr (and set it in the config, so config.yaml has it)."""
-    from ..models import param_groups
     from .distributed import world_size
-    from .optim import build_optimizer, build_scheduler
+    from .optim import build_scheduler, optimizer_for
 
     if world_size() > 1:
         raise EdgecvError("--lr auto runs in one process; find the lr in a single-process run (it is in "
@@ -129,7 +126,7 @@ def auto_lr(trainer, num: int = 0) -> float:
     pick = suggest(curve)
     cfg = trainer.cfg
     cfg.lr = pick["lr"]
-    steps.optimizer = build_optimizer(cfg, param_groups(steps.model, cfg.lr, cfg.backbone_lr_factor()))
+    steps.optimizer = optimizer_for(cfg, steps.model)
     steps.scheduler = build_scheduler(cfg, steps.optimizer, steps._steps_per_epoch())
     if trainer.is_main:
         from ..fileio import write_json

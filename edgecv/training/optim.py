@@ -25,6 +25,14 @@ def build_optimizer(cfg: TrainConfig, groups):
     return makers[cfg.optimizer]()
 
 
+def optimizer_for(cfg: TrainConfig, model):
+    """The run's optimizer over `model`: the head at cfg.lr, the backbone at cfg.lr x
+    cfg.backbone_lr_factor() (below 1 only when it starts from trained weights)."""
+    from ..models import param_groups
+
+    return build_optimizer(cfg, param_groups(model, cfg.lr, cfg.backbone_lr_factor()))
+
+
 def lr_factor(cfg: TrainConfig, epoch: float) -> float:
     """Multiplier of the base learning rate at a fractional epoch (0 = start of training)."""
     milestones = [float(m) for m in cfg.milestones.split(",") if m.strip()] if cfg.milestones else []

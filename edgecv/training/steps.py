@@ -16,7 +16,7 @@ from ..metrics import accuracy, mae, point_rmse
 from .config import TrainConfig
 from .data import drop_lone_last, make_loader, shuffle_seed, targets_of
 from .losses import Distiller, prepare_targets, task_loss
-from .optim import build_optimizer, build_scheduler, l1_penalty
+from .optim import build_scheduler, l1_penalty, optimizer_for
 from ..models.device import pick_device
 
 
@@ -36,7 +36,7 @@ class Steps:
     def build(self, resume: Optional[dict]):
         import torch
 
-        from ..models import build_model, freeze, load_weights, param_groups
+        from ..models import build_model, freeze, load_weights
         from ..models.pruned import pruned_channels
         from ..models.registry import head_module
 
@@ -68,7 +68,7 @@ class Steps:
         self.net = torch.compile(self.model) if cfg.compile else self.model
         if self.feature_mode:
             self._cache_features()
-        self.optimizer = build_optimizer(cfg, param_groups(self.model, cfg.lr, cfg.backbone_lr_factor()))
+        self.optimizer = optimizer_for(cfg, self.model)
         steps = self._steps_per_epoch()
         self.scheduler = build_scheduler(cfg, self.optimizer, steps)
         if resume is not None:
@@ -89,9 +89,9 @@ class Steps:
 
     def describe(self) -> str:
         mode = "head on cached features" if self.feature_mode else f"freeze {self.cfg.freeze}"
+        mult = self.cfg.backbone_lr_factor()
         return (f"{self.counts['trainable']:,} trainable / {self.counts['frozen']:,} frozen params, {mode}, "
-                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}"
-                + (f" (backbone x{self.cfg.backbone_lr_factor():g})" if self.cfg.backbone_lr_factor() != 1 else ""))
+                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}" + (f" (backbone x{mult:g})" if mult != 1 else ""))
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
