@@ -51,6 +51,9 @@ VARIANTS = {
     "b8": {"batch": 8},
     "b16": {"batch": 16},
     "b64": {"batch": 64},
+    "l1": {"loss": "l1"},
+    "huber": {"loss": "huber"},
+    "nogeo": {"augment.rotation": 0.0, "augment.translate": 0.0, "augment.scale": 0.0},
 }
 
 

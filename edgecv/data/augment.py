@@ -22,6 +22,9 @@ import numpy as np
 from ..config import option
 
 
+BORDERS = ("reflect", "constant", "replicate")
+
+
 @dataclass
 class AugmentConfig:
     """Training augmentation (off for evaluation); geometric transforms move regression targets."""
@@ -37,6 +40,8 @@ class AugmentConfig:
     vflip: float = option(0.0, "vertical flip probability (turns images upside down)", low=0, high=1)
     brightness: float = option(0.2, "brightness factor in [1-b, 1+b]", low=0, high=1)
     contrast: float = option(0.2, "contrast factor in [1-c, 1+c] about the mean", low=0, high=1)
+    border: str = option("reflect", "what fills the edge a shift/rotation uncovers: reflect (mirrors the "
+                         "edge), constant (black) or replicate", choices=BORDERS)
 
     def __post_init__(self):
         """Direct construction (the Python API) is held to the declared ranges too."""
@@ -109,7 +114,9 @@ def augment(img: np.ndarray, targets: Optional[np.ndarray], cfg: AugmentConfig,
         # cv2 works in pixel-index coordinates (centres at integers): shift by half a pixel
         shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
         m_idx = (shift @ np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(shift))[:2]
-        img = cv2.warpAffine(img, m_idx, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        border = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT,
+                  "replicate": cv2.BORDER_REPLICATE}[cfg.border]
+        img = cv2.warpAffine(img, m_idx, (w, h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
         if targets is not None:
             targets = move_points(targets, kinds, m, w, h)
     if cfg.brightness > 0 or cfg.contrast > 0:

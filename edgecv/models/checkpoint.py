@@ -113,7 +113,8 @@ def load_model(path, device: str = "cpu"):
     if not isinstance(ckpt.get("model"), dict):
         raise EdgecvError(f"{path}: holds no model weights; pass best.pt or last.pt of an `edgecv train` run")
     model = build_model(meta.arch, meta.num_outputs, "none", float(meta.extra.get("dropout", 0.0)),
-                        pruned=meta.extra.get("pruned"))   # `edgecv prune`: narrower layers, stored as JSON
+                        pruned=meta.extra.get("pruned"),   # `edgecv prune`: narrower layers, stored as JSON
+                        head=meta.extra.get("head"))       # the spatial head's grid, or None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:

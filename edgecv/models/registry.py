@@ -44,9 +44,10 @@ def _linear_in(module):
 
 
 def build_model(arch: str = "resnet18", num_outputs: int = 2, pretrained: str = "none",
-                dropout: float = 0.0, weights_cache=None, pruned=None):
+                dropout: float = 0.0, weights_cache=None, pruned=None, head=None):
     """A torchvision model whose head outputs num_outputs values (logits or regression targets);
-    `pruned` (meta.extra["pruned"] of an `edgecv prune` checkpoint) narrows its layers to those widths."""
+    `pruned` (meta.extra["pruned"] of an `edgecv prune` checkpoint) narrows its layers to those widths;
+    `head` (meta.extra["head"], edgecv.models.heads) None for torchvision's pooled head, or the spatial one."""
     import torch.nn as nn
     import torchvision
 
@@ -61,13 +62,18 @@ def build_model(arch: str = "resnet18", num_outputs: int = 2, pretrained: str = 
         from .weights import imagenet_state_dict
 
         model.load_state_dict(imagenet_state_dict(arch, weights))
-    parent, name = head_of(model)
-    linear = nn.Linear(_linear_in(head_module(model)), num_outputs)
-    head = nn.Sequential(nn.Dropout(dropout), linear) if dropout > 0 else linear
-    if name.isdigit():
-        parent[int(name)] = head
+    if head:
+        from .heads import attach_spatial
+
+        attach_spatial(model, head, num_outputs, dropout)
     else:
-        setattr(parent, name, head)
+        parent, name = head_of(model)
+        linear = nn.Linear(_linear_in(head_module(model)), num_outputs)
+        module = nn.Sequential(nn.Dropout(dropout), linear) if dropout > 0 else linear
+        if name.isdigit():
+            parent[int(name)] = module
+        else:
+            setattr(parent, name, module)
     if pruned:
         from .pruned import apply_channels
 

@@ -97,10 +97,29 @@ class TensorBoard(Callback):
 
 
 class Curves(Callback):
+    """curves.png, redrawn at most every `every_s` seconds and at the end (also after Ctrl-C/SIGTERM).
+
+    A matplotlib redraw costs 0.3-0.7 s on 2 cores: every epoch of a short CPU run that was a few
+    percent of its wall time (benchmarks/train_defaults.py); TensorBoard is the live view."""
+
+    def __init__(self, every_s: float = 60.0):
+        self.every_s, self.last, self.drawn = every_s, None, 0
+
     def on_epoch_end(self, trainer, epoch, metrics):
+        import time
+
+        if self.last is None or time.monotonic() - self.last >= self.every_s:
+            self.on_train_end(trainer)
+
+    def on_train_end(self, trainer):
+        import time
+
+        if not trainer.history or self.drawn == len(trainer.history):
+            return
         cfg = trainer.cfg
         title = f"{trainer.run_dir.name}: {cfg.model} {cfg.task}"
         plot_curves(trainer.history, trainer.run_dir / "curves.png", title=title, loss=cfg.loss)
+        self.last, self.drawn = time.monotonic(), len(trainer.history)
 
 
 LOSS_NAMES = {"ce": "cross-entropy", "kl": "KL divergence", "bce": "binary cross-entropy", "mse": "MSE",

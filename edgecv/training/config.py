@@ -10,13 +10,13 @@ from typing import Optional
 from ..config import build, load, option, parse_size, to_dict
 from ..data.augment import AugmentConfig
 from ..errors import EdgecvError
+from ..models.heads import HEADS
 from .lr_find import parse_lr
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "piecewise", "exponential", "polynomial", "inverse_time", "cosine", "onecycle")
 LOSSES = {"classify": ("ce", "kl"), "binary": ("bce",), "regress": ("mse", "l1", "huber", "poisson")}
 MONITORS = ("val_loss", "val_accuracy", "val_rmse_px", "train_loss")
-
 
 FREEZE = ("none", "head", "layer4", "layer3", "layer2")
 AUTO_ON_OFF = ("auto", "on", "off")
@@ -38,6 +38,9 @@ class TrainConfig:
                              group="model")
     weights: Optional[str] = option(None, "start from FILE: a torchvision state dict or an edgecv checkpoint "
                                     "(may add classes)", metavar="FILE", group="model")
+    head: str = option("auto", "pool: global average pool + Linear (torchvision's); spatial: 1x1 conv, the "
+                       "H/32 x W/32 grid kept, Linear (knows where a feature is: for positions); auto = spatial "
+                       "for x,y pixel targets on a ResNet, pool otherwise", choices=HEADS, group="model")
     freeze: str = option("none", "train only the head, or from that stage on", choices=FREEZE, group="model")
     backbone_lr_mult: float = option(0.1, "lr multiplier of unfrozen backbone layers when fine-tuning trained "
                                      "weights (--pretrained imagenet or --weights); from scratch every layer "

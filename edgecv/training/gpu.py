@@ -13,7 +13,8 @@ each batch is indexed, augmented and normalised there:
 - Augmentation draws its random parameters on the host with the same rng, seeded by
   (seed, epoch, index), in the same order as edgecv.data.augment.augment, builds the same affine
   matrix and moves regression targets with the same move_points; the pixels are warped by
-  grid_sample (bilinear, reflect-101 borders like cv2.BORDER_REFLECT_101), rounded to integers
+  grid_sample (bilinear; borders as AugmentConfig.border says, reflect-101 like cv2.BORDER_REFLECT_101
+  or zeros like BORDER_CONSTANT), rounded to integers
   like cv2's uint8 output, then brightness/contrast and the uint8 clip/truncation. Flips and
   colour match the CPU path exactly (colour up to 1 level); rotation/scale/translation differ
   only by interpolation rounding (cv2 uses 1/32-pixel fixed point).
@@ -66,6 +67,9 @@ def normalize_batch(x, scale, shift):
     return x.mul_(scale).sub_(shift)
 
 
+PADDING = {"reflect": "reflection", "constant": "zeros", "replicate": "border"}
+
+
 def sampling_theta(m: np.ndarray, w: int, h: int) -> np.ndarray:
     """affine_grid's theta (align_corners=True) that samples the image warped forward by m.
 
@@ -78,17 +82,19 @@ def sampling_theta(m: np.ndarray, w: int, h: int) -> np.ndarray:
     return (norm @ np.linalg.inv(m_idx) @ np.linalg.inv(norm))[:2]
 
 
-def augment_batch(x, theta=None, colour=None):
+def augment_batch(x, theta=None, colour=None, border: str = "reflect"):
     """uint8 (N, H, W, 3) -> augmented float (N, 3, H, W) with integer values in [0, 255].
 
-    theta: (N, 2, 3) sampling matrices or None; colour: (N, 2) [contrast, brightness] or None.
+    theta: (N, 2, 3) sampling matrices or None; colour: (N, 2) [contrast, brightness] or None;
+    border: AugmentConfig.border (grid_sample's reflection / zeros / border).
     """
     import torch.nn.functional as F
 
     x = x.permute(0, 3, 1, 2).float()
     if theta is not None:
         grid = F.affine_grid(theta, list(x.shape), align_corners=True)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True).round_()
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode=PADDING[border],
+                          align_corners=True).round_()
     if colour is not None:
         c, b = colour[:, 0].view(-1, 1, 1, 1), colour[:, 1].view(-1, 1, 1, 1)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
@@ -195,7 +201,7 @@ class DeviceLoader:
         if self.aug is not None:
             theta, colour = host["theta"], host["colour"]
             x = augment_batch(x, theta.to(dev) if theta is not None else None,
-                              colour.to(dev) if colour is not None else None)
+                              colour.to(dev) if colour is not None else None, self.aug.border)
         return normalize_batch(x, self.scale, self.shift), y
 
 

@@ -21,6 +21,7 @@ from ..meta import ModelMeta
 from ..spec import PreprocessSpec
 from . import callbacks as cb
 from ..config import size_hw
+from ..models.heads import head_spec
 from .config import TrainConfig, load_config, save_config
 from .data import ImageCache, make_loader, make_torch_dataset
 from .guards import check_resumable, nan_error, no_val_policy, nonfinite_tensor, preflight, remove_failed_run
@@ -65,8 +66,11 @@ class Trainer:
         split_file = self.run_dir / "split.json" if self.resume else self.split_from
         self.dataset = ds = load_dataset(cfg.data, cfg.task, cfg.split, cfg.seed, split_file)
         spec = PreprocessSpec(imgsz=size_hw(cfg.imgsz), resize=cfg.resize)
-        self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=describe_targets(ds) if cfg.task == "regress" else [],
-                              preprocess=spec, arch=cfg.model, extra={"dropout": cfg.dropout})
+        targets = describe_targets(ds) if cfg.task == "regress" else []
+        head = head_spec(cfg.head, cfg.model, spec.imgsz, cfg.task, [t["kind"] for t in targets])
+        cfg.head = "spatial" if head else "pool"     # config.yaml says which head auto chose
+        self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=targets, preprocess=spec, arch=cfg.model,
+                              extra={"dropout": cfg.dropout, **({"head": head} if head else {})})
         t0 = time.perf_counter()
         self.caches = {s: self.make_cache(ds.items(s), spec) for s in ("train", "val")}
         bad = ds.unreadable + [p for c in self.caches.values() for p in c.bad]
@@ -140,6 +144,19 @@ class Trainer:
             c.on_train_start(self)
         self.log(f"train: {cfg.model} {cfg.task} on {self.steps.device}, {cfg.epochs} epochs, "
                  f"{self.steps.describe()} -> {self.run_dir}")
+        try:
+            self.run_epochs()
+        finally:   # also after Ctrl-C / SIGTERM: curves.png and TensorBoard reach the last epoch
+            for c in self.callbacks:
+                c.on_train_end(self)
+        self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
+                 f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
+        return self.run_dir
+
+    def run_epochs(self):
+        import torch
+
+        cfg = self.cfg
         for epoch in range(self.start_epoch, cfg.epochs):
             torch.manual_seed(cfg.seed * 100003 + epoch)
             t0 = time.perf_counter()
@@ -156,11 +173,6 @@ class Trainer:
             if self.stop_reason:
                 self.log(self.stop_reason)
                 break
-        for c in self.callbacks:
-            c.on_train_end(self)
-        self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
-                 f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
-        return self.run_dir
 
     def nan_stop(self, epoch, loss: float, what: str = "the training loss"):
         """Stop before a NaN/inf loss or NaN weights reach last.pt or best.pt (targets are checked
@@ -178,6 +190,10 @@ class Trainer:
 
         state = load_checkpoint(self.run_dir / "last.pt")
         check_resumable(state, self.run_dir / "last.pt", self.meta)
+        head = (state["meta"].get("extra") or {}).get("head")   # the run keeps its own head (older runs: pool)
+        self.meta.extra.pop("head", None)
+        self.meta.extra.update({"head": head} if head else {})
+        self.cfg.head = "spatial" if head else "pool"
         self.start_epoch = int(state["epoch"]) + 1
         self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", -1))
         self.history = list(state.get("history", []))

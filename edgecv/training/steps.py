@@ -48,7 +48,8 @@ class Steps:
             torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick the fastest kernels
         torch.manual_seed(cfg.seed)
         pruned = pruned_channels(cfg.weights) if cfg.weights else {}   # an `edgecv prune` checkpoint keeps its widths
-        self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout, pruned=pruned)
+        self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout, pruned=pruned,
+                                 head=self.meta.extra.get("head"))
         if pruned:
             self.meta.extra["pruned"] = pruned
         self.distill = Distiller(cfg.teacher, self.meta, cfg.distill_alpha, cfg.distill_temperature, self.device,

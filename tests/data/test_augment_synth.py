@@ -37,6 +37,33 @@ def test_geometric_transforms_move_targets_with_pixels(seed):
     assert np.allclose(_centroid(out), ((t2[0] + 1) * 30, (t2[1] + 1) * 20), atol=0.3)
 
 
+def _shift_right(img, t, border="reflect"):
+    """A pure +20% horizontal shift (translate drawn at its maximum) of a 60x40 image."""
+    cfg = AugmentConfig(rotation=0, translate=0.2, scale=0, brightness=0, contrast=0, border=border)
+
+    class Rng:   # draw_params' order: angle, scale, tx, ty (uniform), then flip, vflip (random)
+        def __init__(self):
+            self.u = iter([0.0, 1.0, 0.2, 0.0])
+
+        def uniform(self, lo, hi):
+            return next(self.u)
+
+        def random(self):
+            return 1.0
+
+    return augment(img, t, cfg, Rng(), ["x", "y"] if t is not None else ())
+
+
+def test_border_says_what_fills_the_uncovered_edge():
+    """A +12 px shift uncovers 12 columns: reflect-101 (default) mirrors the dot at x=4 into them,
+    constant leaves them black, replicate copies the (black) edge column; the target moves alike."""
+    img, t = _dot(x=4, y=20)
+    for border, mirrored in (("reflect", True), ("constant", False), ("replicate", False)):
+        out, t2 = _shift_right(img, t, border)
+        assert bool(out[:, :12].max() == 255) is mirrored and out[:, 12:].max() == 255
+        assert np.allclose(((t2[0] + 1) * 30, (t2[1] + 1) * 20), (4.5 + 12, 20.5), atol=1e-4)
+
+
 def test_augmentation_off_is_identity():
     img, t = _dot()
     out, t2 = augment(img, t, AugmentConfig(enabled=False), np.random.default_rng(0), ["x", "y"])

@@ -4,19 +4,22 @@ import pytest
 
 def _checkpoint(folder, task, arch):
     """A checkpoint as `edgecv train` writes it (random weights: the parser and builder see the same
-    graph whatever the weights), 32 px."""
+    graph whatever the weights), 32 px; the ResNet regressor gets train's spatial head at 64 px (2x2 grid)."""
     import torch
 
     from edgecv.meta import ModelMeta
     from edgecv.models import build_model, save_checkpoint
+    from edgecv.models.heads import head_spec
     from edgecv.spec import PreprocessSpec
 
     torch.manual_seed(0)
-    spec = PreprocessSpec(imgsz=32)
+    head = head_spec("auto", arch, (64, 64), task, ["x", "y"] if task == "regress" else [])
+    spec = PreprocessSpec(imgsz=64 if head else 32)
     meta = (ModelMeta(task="classify", classes=["circle", "square", "triangle"], preprocess=spec, arch=arch) if task == "classify"
             else ModelMeta(task="regress", targets=[{"name": "x", "kind": "x"}, {"name": "y", "kind": "y"}],
-                           preprocess=spec, arch=arch))
-    return save_checkpoint(folder / "best.pt", build_model(arch, 3 if task == "classify" else 2).eval(), meta)
+                           preprocess=spec, arch=arch, extra={"head": head} if head else {}))
+    model = build_model(arch, 3 if task == "classify" else 2, head=head).eval()
+    return save_checkpoint(folder / "best.pt", model, meta)
 
 
 @pytest.fixture(scope="session")

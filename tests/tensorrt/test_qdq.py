@@ -70,8 +70,8 @@ def test_int8_form_runs_in_onnxruntime_close_to_fp32(exported):
     from edgecv.backends.ort import OrtBackend
 
     out, _ = exported
-    x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
     with OrtBackend(out / "best.onnx") as a, OrtBackend(out / "best.int8.onnx") as b:
+        x = np.random.default_rng(0).normal(size=(1, 3, *a.meta.preprocess.imgsz)).astype(np.float32)
         ref, got = a.predict(x), b.predict(x)
     assert got.shape == ref.shape and np.isfinite(got).all()
     assert np.corrcoef(ref.ravel(), got.ravel())[0, 1] > 0.9 or ref.size < 3

@@ -122,5 +122,5 @@ def test_running_an_rtx_engine_needs_a_gpu(exported):
     out, dynamic = exported
     engine = export_engine(out / "best.onnx", "fp32", target="rtx", dynamic=(1, 2, 4) if dynamic else None)
     with open_backend(engine) as trt_b, open_backend(out / "best.onnx") as ort_b:
-        x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
+        x = np.random.default_rng(0).normal(size=(1, 3, *ort_b.meta.preprocess.imgsz)).astype(np.float32)
         np.testing.assert_allclose(trt_b.predict(x), ort_b.predict(x), rtol=1e-2, atol=1e-2)

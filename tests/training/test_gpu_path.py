@@ -99,7 +99,9 @@ def test_device_batches_are_the_cpu_batches(photo_files):
     AugmentConfig(rotation=0, translate=0, scale=0, flip=0.5, vflip=0.5, brightness=0, contrast=0),
     AugmentConfig(rotation=0, translate=0, scale=0, flip=0, brightness=0.3, contrast=0.3),
     AugmentConfig(rotation=30, translate=0.2, scale=0.3, flip=0.5),
-], ids=["flips", "colour", "affine+colour"])
+    AugmentConfig(rotation=30, translate=0.2, scale=0.3, border="constant"),
+    AugmentConfig(rotation=30, translate=0.2, scale=0.3, border="replicate"),
+], ids=["flips", "colour", "affine+colour", "affine constant", "affine replicate"])
 def test_device_augmentation_matches_cpu_augmentation(photo_files, aug):
     """Same (seed, epoch, index) draws: regression targets move identically, pixels within 1 level."""
     import torch
