@@ -53,6 +53,7 @@ VARIANTS = {
     "b64": {"batch": 64},
     "l1": {"loss": "l1"},
     "huber": {"loss": "huber"},
+    "head_pool": {"head": "pool"},
     "nogeo": {"augment.rotation": 0.0, "augment.translate": 0.0, "augment.scale": 0.0},
 }
 

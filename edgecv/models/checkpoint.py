@@ -112,9 +112,12 @@ def load_model(path, device: str = "cpu"):
         raise EdgecvError(f"{path}: damaged edgecv metadata ({str(e)[:80]}); re-save it with `edgecv train`") from e
     if not isinstance(ckpt.get("model"), dict):
         raise EdgecvError(f"{path}: holds no model weights; pass best.pt or last.pt of an `edgecv train` run")
-    model = build_model(meta.arch, meta.num_outputs, "none", float(meta.extra.get("dropout", 0.0)),
-                        pruned=meta.extra.get("pruned"),   # `edgecv prune`: narrower layers, stored as JSON
-                        head=meta.extra.get("head"))       # the spatial head's grid, or None
+    try:
+        model = build_model(meta.arch, meta.num_outputs, "none", float(meta.extra.get("dropout", 0.0)),
+                            pruned=meta.extra.get("pruned"),   # `edgecv prune`: narrower layers, stored as JSON
+                            head=meta.extra.get("head"))       # the spatial head's grid, or None
+    except EdgecvError as e:
+        raise EdgecvError(f"{path}: {e}") from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:

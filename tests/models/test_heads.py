@@ -35,11 +35,17 @@ def test_auto_is_spatial_only_for_pixel_positions_on_a_resnet():
         head_spec("avg", "resnet18", (64, 64))
 
 
-def test_damaged_head_metadata_is_one_line():
-    from edgecv.models import build_model
+def test_damaged_head_metadata_is_one_line(reg_run, reg_data, tmp_path, capsys):
+    import torch
 
-    with pytest.raises(EdgecvError, match="damaged head metadata"):
-        build_model("resnet18", 2, head={"kind": "spatial", "grid": "4x4"})
+    from edgecv.cli import main
+
+    ck = torch.load(reg_run / "best.pt", weights_only=True)
+    ck["meta"]["extra"]["head"] = {"kind": "spatial", "grid": "4x4"}
+    torch.save(ck, tmp_path / "edited.pt")
+    assert main(["eval", str(tmp_path / "edited.pt"), "--data", str(reg_data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "edited.pt: damaged head metadata" in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_regression_run_has_the_spatial_head_end_to_end(reg_run, reg_data, tmp_path):
