@@ -47,8 +47,9 @@ class TrainConfig:
                                      "trains at --lr", gt=0, group="model")
     dropout: float = option(0.0, "dropout before the head", low=0, lt=1, group="model")
     epochs: int = option(10, "training epochs", low=1, group="optimisation")
-    batch: int = option(32, "batch size per process (under torchrun the global batch is batch x processes)",
-                        low=1, group="optimisation")
+    batch: int = option(0, "batch size per process (under torchrun the global batch is batch x processes); "
+                        "0 = auto: 8 for regression (4x the optimizer steps of 32, which x,y targets trained from "
+                        "scratch need: benchmarks/train_defaults.py), 32 otherwise", low=0, group="optimisation")
     lr: float = option(1e-3, "peak learning rate, or auto: an LR range test picks it (the value found goes "
                        "into config.yaml; curve in lr_find.png)", gt=0, parse=parse_lr, group="optimisation")
     optimizer: str = option("adamw", "optimizer", choices=OPTIMIZERS, group="optimisation")
@@ -98,6 +99,7 @@ class TrainConfig:
         """Rules between options (each option's own range is checked where it is declared)."""
         err = lambda msg: EdgecvError(f"config: {msg}")  # noqa: E731
         self.loss = self.loss or LOSSES[self.task][0]
+        self.batch = self.batch or (8 if self.task == "regress" else 32)   # auto; config.yaml keeps the number
         if self.loss not in LOSSES[self.task]:
             raise err(f"--loss {self.loss}: does not fit --task {self.task}; use {', '.join(LOSSES[self.task])}")
         if self.task == "regress" and self.resize != "stretch":

@@ -113,3 +113,18 @@ def test_backbone_lr_mult_only_protects_trained_weights(start, factor):
     lrs = {g["name"]: g["lr"] for g in opt.param_groups}
     assert lrs["head"] == 2e-3 and math.isclose(lrs["backbone"], 2e-3 * factor)
     assert isinstance(opt, torch.optim.AdamW)
+
+
+def test_auto_batch_is_8_for_regression_and_32_otherwise(tmp_path):
+    """batch 0 (the default) resolves once, in validate(); the number goes into config.yaml."""
+    from edgecv.config import build
+    from edgecv.training.config import TrainConfig
+
+    assert build(TrainConfig, {"task": "regress"}).batch == 8
+    assert build(TrainConfig, {"task": "classify"}).batch == 32
+    assert build(TrainConfig, {"task": "binary"}).batch == 32
+    assert build(TrainConfig, {"task": "regress", "batch": 64}).batch == 64
+    from edgecv.errors import EdgecvError
+
+    with pytest.raises((EdgecvError, ValueError), match="batch"):
+        build(TrainConfig, {"batch": -1})

@@ -54,7 +54,7 @@ def test_cli_train_with_yaml_and_overrides(tmp_path, cls_data, capsys):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--epochs", "0"], "--epochs 0: must be >= 1"), (["--batch", "-1"], "--batch -1: must be >= 1"),
+    (["--epochs", "0"], "--epochs 0: must be >= 1"), (["--batch", "-1"], "--batch -1: must be >= 0"),
     (["--lr", "0"], "--lr 0.0: must be > 0"), (["--freeze", "layer3", "--model", "mobilenet_v2"], "needs a ResNet"),
     (["--task", "regress", "--resize", "center_crop"], "--task regress needs --resize stretch"),
 ])
