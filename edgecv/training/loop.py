@@ -7,6 +7,7 @@ A run folder holds best.pt, last.pt, config.yaml, metrics.csv, curves.png, split
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -146,9 +147,13 @@ class Trainer:
                  f"{self.steps.describe()} -> {self.run_dir}")
         try:
             self.run_epochs()
-        finally:   # also after Ctrl-C / SIGTERM: curves.png and TensorBoard reach the last epoch
-            for c in self.callbacks:
-                c.on_train_end(self)
+        except KeyboardInterrupt:   # Ctrl-C / SIGTERM: curves.png and TensorBoard still reach the last epoch
+            with contextlib.suppress(Exception):   # (a failing write must not hide the interrupt)
+                for c in self.callbacks:
+                    c.on_train_end(self)
+            raise
+        for c in self.callbacks:     # other errors (disk full, NaN) propagate as they are
+            c.on_train_end(self)
         self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
                  f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
         return self.run_dir
