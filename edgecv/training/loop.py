@@ -68,10 +68,9 @@ class Trainer:
         self.dataset = ds = load_dataset(cfg.data, cfg.task, cfg.split, cfg.seed, split_file)
         spec = PreprocessSpec(imgsz=size_hw(cfg.imgsz), resize=cfg.resize)
         targets = describe_targets(ds) if cfg.task == "regress" else []
-        head = head_spec(cfg.head, cfg.model, spec.imgsz, cfg.task, [t["kind"] for t in targets])
-        cfg.head = "spatial" if head else "pool"     # config.yaml says which head auto chose
         self.meta = ModelMeta(task=cfg.task, classes=ds.classes, targets=targets, preprocess=spec, arch=cfg.model,
-                              extra={"dropout": cfg.dropout, **({"head": head} if head else {})})
+                              extra={"dropout": cfg.dropout})
+        self.use_head(head_spec(cfg.head, cfg.model, spec.imgsz, cfg.task, [t["kind"] for t in targets]))
         t0 = time.perf_counter()
         self.caches = {s: self.make_cache(ds.items(s), spec) for s in ("train", "val")}
         bad = ds.unreadable + [p for c in self.caches.values() for p in c.bad]
@@ -149,14 +148,22 @@ class Trainer:
             self.run_epochs()
         except KeyboardInterrupt:   # Ctrl-C / SIGTERM: curves.png and TensorBoard still reach the last epoch
             with contextlib.suppress(Exception):   # (a failing write must not hide the interrupt)
-                for c in self.callbacks:
-                    c.on_train_end(self)
+                self.finish_callbacks()
             raise
-        for c in self.callbacks:     # other errors (disk full, NaN) propagate as they are
-            c.on_train_end(self)
+        self.finish_callbacks()     # other errors (disk full, NaN) propagate as they are
         self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
                  f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
         return self.run_dir
+
+    def use_head(self, head: Optional[dict]):
+        """The run's head: its spec in the model metadata, its name in config.yaml (what auto chose)."""
+        self.meta.extra.pop("head", None)
+        self.meta.extra.update({"head": head} if head else {})
+        self.cfg.head = "spatial" if head else "pool"
+
+    def finish_callbacks(self):
+        for c in self.callbacks:
+            c.on_train_end(self)
 
     def run_epochs(self):
         import torch
@@ -195,10 +202,7 @@ class Trainer:
 
         state = load_checkpoint(self.run_dir / "last.pt")
         check_resumable(state, self.run_dir / "last.pt", self.meta)
-        head = (state["meta"].get("extra") or {}).get("head")   # the run keeps its own head (older runs: pool)
-        self.meta.extra.pop("head", None)
-        self.meta.extra.update({"head": head} if head else {})
-        self.cfg.head = "spatial" if head else "pool"
+        self.use_head((state["meta"].get("extra") or {}).get("head"))   # its own head (older runs: pool)
         self.start_epoch = int(state["epoch"]) + 1
         self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", -1))
         self.history = list(state.get("history", []))
