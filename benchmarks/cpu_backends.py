@@ -115,21 +115,22 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, log=print) -> dict:
     torch.set_num_threads(threads)
     ckpt = resnet224_checkpoint(tmp)
     calib = photo_folder(tmp)
-    files = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=True, calib=str(calib),
-                          calib_size=64, parity=True, log=lambda *a: None)
-    backends = open_paths(ckpt, files, threads, nncf_calib=calib)
-    table = {"torch_threads": torch.get_num_threads(), "threads": threads}
-    try:
-        for batch in (1, 8):
-            x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
+    table = {"torch_threads": torch.get_num_threads(), "threads": threads,
+             "exports": {"b1": "edgecv export's default (static batch 1: what `edgecv run` gets)",
+                         "b8": "edgecv export --dynamic"}}
+    for batch in (1, 8):
+        files = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=batch > 1, calib=str(calib),
+                              calib_size=64, parity=True, out=str(tmp / f"b{batch}"), log=lambda *a: None)
+        backends = open_paths(ckpt, files, threads, nncf_calib=calib)
+        x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
+        try:
             lat = interleaved(backends, x, iters if batch == 1 else max(10, iters // 4), warmup)
-            for name, v in lat.items():
-                table[f"{name}/b{batch}"] = {"p50": statistics.median(v), "p95": float(np.percentile(v, 95)),
-                                             "n": len(v)}
-                log(f"  {name:<17} batch {batch}: p50 {table[f'{name}/b{batch}']['p50']:.2f} ms")
-    finally:
-        for b in backends.values():
-            b.close()
+        finally:
+            for b in backends.values():
+                b.close()
+        for name, v in lat.items():
+            table[f"{name}/b{batch}"] = {"p50": statistics.median(v), "p95": float(np.percentile(v, 95)), "n": len(v)}
+            log(f"  {name:<17} batch {batch}: p50 {table[f'{name}/b{batch}']['p50']:.2f} ms")
     return table
 
 

@@ -49,8 +49,10 @@ VARIANTS = {
     "lr_auto": {"lr": "auto"},
     **{f"lr{v}": {"lr": float(v)} for v in ("1e-4", "3e-4", "1e-3", "3e-3", "1e-2", "3e-2")},
     "b8": {"batch": 8},
+    "b32": {"batch": 32},
     "b16": {"batch": 16},
     "b64": {"batch": 64},
+    **{f"b64_lr{v}": {"batch": 64, "lr": float(v)} for v in ("1e-3", "3e-3")},
     "l1": {"loss": "l1"},
     "huber": {"loss": "huber"},
     "head_pool": {"head": "pool"},
@@ -92,15 +94,33 @@ def bench_set(name: str, seed: int, tools, args, tmp: Path) -> list:
     task, _, imgsz, epochs, _, _ = SETS[name]
     epochs = args.epochs or (max(3, epochs // 2) if args.quick else epochs)
     data, counts = make_set(name, tmp, seed, args.quick)
+    runs = {tool: [] for tool in tools}
+    for rep in range(args.repeat):       # tools alternate, so a slow minute of a shared CPU hits all alike
+        for tool in tools:
+            r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}")
+            runs[tool].append(r)
+            label = "plain script" if tool == "baseline" and task == "classify" else "DLI recipe" if tool == "baseline" else tool
+            print(f"{name:24s} s{seed:<4d} {label:30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)
     rows = []
-    for tool in tools:
-        r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}")
+    for tool, rs in runs.items():
         row = {"set": name, "seed": seed, "task": task, "imgsz": imgsz, "epochs": epochs, "counts": counts,
                "tool": "plain script" if tool == "baseline" and task == "classify" else
-               "DLI recipe" if tool == "baseline" else tool, **r}
+               "DLI recipe" if tool == "baseline" else tool, **median_run(rs)}
         rows.append(row)
-        print(f"{name:24s} s{seed:<4d} {row['tool']:30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)
     return rows
+
+
+def median_run(rs: list) -> dict:
+    """One tool's repeats as one row: the median of each number, every run's wall time kept."""
+    import statistics
+
+    out = dict(rs[0])
+    for k, v in rs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = statistics.median(r[k] for r in rs)
+    if len(rs) > 1:
+        out["train_s_runs"] = [round(r["train_s"], 1) for r in rs]
+    return out
 
 
 def summary(rows: list) -> list:
@@ -152,6 +172,7 @@ def parse(argv=None):
                    help="run just these tools (e.g. one per process on a shared machine)")
     p.add_argument("--quick", action="store_true", help="small copies of every set, half the epochs")
     p.add_argument("--epochs", type=int, default=0, help="override every set's epochs")
+    p.add_argument("--repeat", type=int, default=1, help="runs per tool, alternating; medians reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
     p.add_argument("--name", default="", help="results file name (default train_defaults[-quick])")
     return p.parse_args(argv)
@@ -164,6 +185,7 @@ def main(argv=None) -> int:
 
     args = parse(argv)
     torch_threads(args.threads)
+    import torchvision  # noqa: F401  (its ~2 s import, torch._dynamo included, lands on no tool's clock)
     tools = args.only or ([] if args.no_defaults else ["edgecv"]) + ["baseline"] + list(args.variants)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

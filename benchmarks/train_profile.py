@@ -5,8 +5,10 @@ ResNet-18 fp32 on the CPU, with perf_counter timers (CPU ops are synchronous):
 - the plain script's input path: ImageFolder (PIL decode every epoch) + RandomAffine + ToTensor + Normalize;
 - edgecv's: decoded once into the uint8 cache, then per sample cv2 augment + spec normalisation,
   or (`gpu_preprocess: on`) whole uint8 batches augmented and normalised with torch ops;
-- the model step split into forward, backward and optimizer step, contiguous vs channels_last,
-  and optionally torch.compile (compile time counted separately).
+- the model step split into forward, backward and optimizer step, contiguous vs channels_last, at
+  --batch and half of it, fused vs per-tensor AdamW, and optionally torch.compile (compile time
+  counted separately);
+- how long a checkpoint write stalls the loop, written in it vs by the background writer.
 
     .venv/bin/python benchmarks/train_profile.py                  # -> benchmarks/results/train_profile-<cpu>.json
     .venv/bin/python benchmarks/train_profile.py --batches 4 --compile
@@ -65,8 +67,9 @@ def input_paths(data: Path, imgsz: int, batch: int, batches: int) -> dict:
     return out
 
 
-def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compiled: bool) -> dict:
-    """ms per image of forward, backward and optimizer step (after 2 warm-up steps)."""
+def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compiled: bool, fused: bool = True) -> dict:
+    """ms per image of forward, backward and optimizer step (after 2 warm-up steps); fused: AdamW's
+    single-kernel step, as edgecv takes it (False: torch's default per-tensor loop on a CPU)."""
     import torch
     import torchvision
 
@@ -75,7 +78,7 @@ def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compil
     x, y = torch.randn(batch, 3, imgsz, imgsz), torch.randint(0, 10, (batch,))
     if channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.05)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.05, **({"fused": True} if fused else {}))
     t0 = time.perf_counter()
     net = torch.compile(model) if compiled else model
     times = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
@@ -100,6 +103,36 @@ def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compil
     return res
 
 
+def checkpoint_stall(folder: Path, repeat: int = 3) -> dict:
+    """ms the training loop waits per checkpoint of a ResNet-18 with its AdamW state (last.pt):
+    written in the loop (save_checkpoint) vs handed to edgecv's background CheckpointWriter."""
+    import statistics
+
+    import torch
+    import torchvision
+
+    from edgecv.meta import ModelMeta
+    from edgecv.models.checkpoint import CheckpointWriter, save_checkpoint
+
+    model = torchvision.models.resnet18(num_classes=10)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True)
+    torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 48, 48)), torch.tensor([0, 1])).backward()
+    opt.step()
+    meta, writer, out = ModelMeta(task="classify", classes=[str(i) for i in range(10)]), CheckpointWriter(), {}
+    for name, save in (("in_loop", lambda p: save_checkpoint(p, model, meta, optimizer=opt.state_dict())),
+                       ("background", lambda p: writer.save(p, model, meta, optimizer=opt.state_dict()))):
+        times = []
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            save(folder / f"{name}{i}.pt")
+            times.append(1000 * (time.perf_counter() - t0))
+            writer.wait()      # outside the timer: the next epoch would be running meanwhile
+        out[name] = statistics.median(times)
+    writer.close()
+    out["mb"] = round((folder / "in_loop0.pt").stat().st_size / 2 ** 20, 1)
+    return out
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--imgsz", type=int, default=48)
@@ -120,7 +153,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data, _ = make_set("digits_tint", tmp, seed=1, quick=True)
         inputs = input_paths(data, args.imgsz, args.batch, args.batches)
+        stall = checkpoint_stall(Path(tmp))
     steps = {"contiguous": model_step(args.imgsz, args.batch, args.batches, False, False),
+             "contiguous_half_batch": model_step(args.imgsz, args.batch // 2, args.batches * 2, False, False),
+             "adamw_per_tensor": model_step(args.imgsz, args.batch, args.batches, False, False, fused=False),
              "channels_last": model_step(args.imgsz, args.batch, args.batches, True, False)}
     if torch.get_num_threads() > 1:      # on a shared (oversubscribed) CPU fewer threads can be faster
         n = torch.get_num_threads()
@@ -133,10 +169,14 @@ def main(argv=None) -> int:
     for k, v in inputs.items():
         print(f"  input  {k:55s} {v:7.3f}")
     for name, r in steps.items():
-        print(f"  model  {name:14s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
+        print(f"  model  {name:22s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
+    print(f"  checkpoint ({stall['mb']} MB) stalls the loop {stall['in_loop']:.0f} ms written in it, "
+          f"{stall['background']:.0f} ms handed to the background writer")
     payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "load_average_at_end": os.getloadavg(),
-               "input_ms_per_image": inputs, "model_ms_per_image": steps}
+               "input_ms_per_image": inputs, "model_ms_per_image": steps, "checkpoint_stall_ms": stall,
+               "notes": {"contiguous": "what edgecv trains with on a CPU (fused AdamW)",
+                         "contiguous_half_batch": f"batch {args.batch // 2}"}}
     print(f"wrote {save_result('train_profile', payload)}")
     return 0
 

@@ -15,13 +15,70 @@ FORMAT = "edgecv-checkpoint"
 
 
 def save_checkpoint(path, model, meta: ModelMeta, **state) -> Path:
+    return _write(path, _checkpoint(model, meta, state, copy=False))
+
+
+def _checkpoint(model, meta: ModelMeta, state: dict, copy: bool) -> dict:
+    sd = _unwrap(model).state_dict()
+    return {"format": FORMAT, "meta": meta.to_dict(), "model": _detached(sd, copy), **_detached(state, copy)}
+
+
+def _detached(obj, copy: bool):
+    """CPU tensors (copies when `copy`: training goes on changing the live ones in place), and
+    fresh dicts and lists (the run's history list grows after the call)."""
     import torch
 
-    sd = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
-    obj = {"format": FORMAT, "meta": meta.to_dict(), "model": sd, **state}
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=copy)
+    if isinstance(obj, dict):
+        return {k: _detached(v, copy) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_detached(v, copy) for v in obj)
+    return obj
+
+
+def _write(path, obj: dict) -> Path:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
+
+
+class CheckpointWriter:
+    """save_checkpoint on one background thread, in call order, so that writing and fsync-ing a
+    ResNet-18 last.pt with its AdamW state (135 MB, ~0.3 s on 2 cores) overlaps the next epoch
+    instead of stalling it: 11 such writes were 13% of a 10-epoch run of 200 images at 32 px.
+
+        writer = CheckpointWriter()
+        writer.save("runs/exp/last.pt", model, meta, epoch=3)   # returns once the state is copied
+        writer.wait()    # every queued file is on disk; re-raises the first write error (a full disk)
+    """
+
+    def __init__(self):
+        self._pool, self._pending = None, []
+
+    def save(self, path, model, meta: ModelMeta, **state):
+        from concurrent.futures import ThreadPoolExecutor
+
+        obj = _checkpoint(model, meta, state, copy=True)
+        self._pool = self._pool or ThreadPoolExecutor(1, thread_name_prefix="edgecv-checkpoint")
+        self._pending.append(self._pool.submit(_write, path, obj))
+
+    def wait(self):
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]     # each one finishes, in order
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+
+    def close(self):
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
 
 def _unwrap(model):

@@ -19,6 +19,7 @@ from ..data.images import warn_unreadable
 from ..errors import EdgecvError
 from ..fileio import RunLock, check_output
 from ..meta import ModelMeta
+from ..models.checkpoint import CheckpointWriter
 from ..spec import PreprocessSpec
 from . import callbacks as cb
 from ..config import size_hw
@@ -58,6 +59,7 @@ class Trainer:
         self.cfg, self.run_dir, self.log, self.resume = cfg, Path(run_dir), log, resume
         self.best, self.best_epoch, self.stop_reason, self.history = None, -1, "", []
         self.start_epoch, self.is_main = 0, True
+        self.checkpoints = CheckpointWriter()   # best.pt/last.pt written while the next epoch trains
         self.callbacks: List[cb.Callback] = cb.builtin_callbacks(cfg, writer=self.writes_files())
         self.callbacks += list(callbacks)
 
@@ -125,6 +127,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.setup_data()
+        cfg.settle(len(self.caches["train"].images) // getattr(self, "world", 1))   # --batch 0, --lr 0
         auto_lr = cfg.lr == "auto"
         cfg.lr = 1e-3 if auto_lr else cfg.lr        # a placeholder until the range test picks it
         self.steps = Steps(cfg, self.meta, self.caches, self.log)
@@ -150,6 +153,8 @@ class Trainer:
             with contextlib.suppress(Exception):   # (a failing write must not hide the interrupt)
                 self.finish_callbacks()
             raise
+        finally:
+            self.checkpoints.close()    # queued checkpoints reach the disk (or their error surfaces) first
         self.finish_callbacks()     # other errors (disk full, NaN) propagate as they are
         self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
                  f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
@@ -179,6 +184,7 @@ class Trainer:
             self.nan_stop(epoch, metrics.get("val_loss", 0.0), "the validation loss")
             self.log("epoch {}/{}: {}".format(epoch + 1, cfg.epochs, "  ".join(
                 f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))))
+            self.checkpoints.wait()     # the previous epoch's files are complete before this epoch's
             for c in self.callbacks:
                 if self.is_main or not isinstance(c, (cb.CSVLog, cb.Checkpoints, cb.Curves, cb.TensorBoard)):
                     c.on_epoch_end(self, epoch, metrics)
@@ -214,10 +220,8 @@ class Trainer:
 
     def save(self, name: str, epoch: int, resumable: bool = True):
         """last.pt carries optimizer/scheduler state for --resume; best.pt is the deployable model only."""
-        from ..models.checkpoint import save_checkpoint
-
         early = next((c for c in self.callbacks if isinstance(c, cb.EarlyStopping)), None)
-        save_checkpoint(self.run_dir / name, self.steps.model, self.meta, epoch=epoch, best=self.best,
+        self.checkpoints.save(self.run_dir / name, self.steps.model, self.meta, epoch=epoch, best=self.best,
                         best_epoch=self.best_epoch, history=self.history, config=self.cfg.to_dict(),
                         early_best=early.best if early else None, early_wait=early.wait if early else 0,
                         **(self.steps.state() if resumable else {}))

@@ -10,15 +10,18 @@ import math
 from .config import TrainConfig
 
 
-def build_optimizer(cfg: TrainConfig, groups):
+def build_optimizer(cfg: TrainConfig, groups, fused: bool = False):
+    """fused: Adam/AdamW's single-kernel step (PyTorch >= 2.4 on CPU and CUDA): on a 2-core CPU a
+    ResNet-18 AdamW step took 9.7 ms fused against 51 ms per-tensor, ~10% of a 48 px training epoch
+    at batch 32 (benchmarks/train_profile.py)."""
     import torch.optim as optim
 
-    wd = cfg.weight_decay
+    wd, fast = cfg.weight_decay, {"fused": True} if fused else {}
     makers = {
         "sgd": lambda: optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                                  weight_decay=wd),
-        "adam": lambda: optim.Adam(groups, lr=cfg.lr, weight_decay=wd),
-        "adamw": lambda: optim.AdamW(groups, lr=cfg.lr, weight_decay=wd),
+        "adam": lambda: optim.Adam(groups, lr=cfg.lr, weight_decay=wd, **fast),
+        "adamw": lambda: optim.AdamW(groups, lr=cfg.lr, weight_decay=wd, **fast),
         "rmsprop": lambda: optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd),
         "adagrad": lambda: optim.Adagrad(groups, lr=cfg.lr, weight_decay=wd),
     }
@@ -30,7 +33,13 @@ def optimizer_for(cfg: TrainConfig, model):
     cfg.backbone_lr_factor() (below 1 only when it starts from trained weights)."""
     from ..models import param_groups
 
-    return build_optimizer(cfg, param_groups(model, cfg.lr, cfg.backbone_lr_factor()))
+    return build_optimizer(cfg, param_groups(model, cfg.lr, cfg.backbone_lr_factor()), can_fuse(model))
+
+
+def can_fuse(model) -> bool:
+    """The fused Adam kernels take floating-point parameters on the CPU or a CUDA device only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
 def lr_factor(cfg: TrainConfig, epoch: float) -> float:

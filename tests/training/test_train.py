@@ -23,6 +23,7 @@ def test_run_folder_holds_everything(cls_run):
         assert (cls_run / name).is_file(), name
     cfg = yaml.safe_load((cls_run / "config.yaml").read_text())
     assert cfg["imgsz"] == 32 and cfg["loss"] == "ce" and cfg["augment"]["enabled"] is True
+    assert cfg["batch"] == 8 and cfg["lr"] == pytest.approx(2.5e-4)   # --lr 0: 1e-3 per 32 images of batch
     assert [int(r["epoch"]) for r in _rows(cls_run)] == [1, 2]   # 1-based, as the console says
     split = json.loads((cls_run / "split.json").read_text())
     assert set(split["splits"]) == {"train", "val", "test"} and split["classes"] == ["circle", "square", "triangle"]
@@ -55,7 +56,7 @@ def test_cli_train_with_yaml_and_overrides(tmp_path, cls_data, capsys):
 
 @pytest.mark.parametrize("args,match", [
     (["--epochs", "0"], "--epochs 0: must be >= 1"), (["--batch", "-1"], "--batch -1: must be >= 0"),
-    (["--lr", "0"], "--lr 0.0: must be > 0"), (["--freeze", "layer3", "--model", "mobilenet_v2"], "needs a ResNet"),
+    (["--lr=-1e-3"], "--lr -0.001: must be >= 0"), (["--freeze", "layer3", "--model", "mobilenet_v2"], "needs a ResNet"),
     (["--task", "regress", "--resize", "center_crop"], "--task regress needs --resize stretch"),
 ])
 def test_bad_options_are_one_line_errors(cls_data, tmp_path, capsys, args, match):
