@@ -99,15 +99,13 @@ def bench_set(name: str, seed: int, tools, args, tmp: Path) -> list:
         for tool in tools:
             r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}")
             runs[tool].append(r)
-            label = "plain script" if tool == "baseline" and task == "classify" else "DLI recipe" if tool == "baseline" else tool
-            print(f"{name:24s} s{seed:<4d} {label:30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)
-    rows = []
-    for tool, rs in runs.items():
-        row = {"set": name, "seed": seed, "task": task, "imgsz": imgsz, "epochs": epochs, "counts": counts,
-               "tool": "plain script" if tool == "baseline" and task == "classify" else
-               "DLI recipe" if tool == "baseline" else tool, **median_run(rs)}
-        rows.append(row)
-    return rows
+            print(f"{name:24s} s{seed:<4d} {label(tool, task):30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)
+    return [{"set": name, "seed": seed, "task": task, "imgsz": imgsz, "epochs": epochs, "counts": counts,
+             "tool": label(tool, task), **median_run(rs)} for tool, rs in runs.items()]
+
+
+def label(tool: str, task: str) -> str:
+    return tool if tool != "baseline" else "plain script" if task == "classify" else "DLI recipe"
 
 
 def median_run(rs: list) -> dict:
