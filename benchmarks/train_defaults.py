@@ -95,8 +95,8 @@ def bench_set(name: str, seed: int, tools, args, tmp: Path) -> list:
     epochs = args.epochs or (max(3, epochs // 2) if args.quick else epochs)
     data, counts = make_set(name, tmp, seed, args.quick)
     runs = {tool: [] for tool in tools}
-    for rep in range(args.repeat):       # tools alternate, so a slow minute of a shared CPU hits all alike
-        for tool in tools:
+    for rep in range(args.repeat):       # tools alternate (ABBA order), so a slow minute of a shared CPU hits all alike
+        for tool in (tools if rep % 2 == 0 else tools[::-1]):
             r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}")
             runs[tool].append(r)
             print(f"{name:24s} s{seed:<4d} {label(tool, task):30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)

@@ -20,18 +20,29 @@ def _save(path: Path, rgb: np.ndarray):
     save(path, rgb)
 
 
-def _digit_image(g: np.ndarray, rng, size: int, rot: float, blur: float, noise: float) -> np.ndarray:
-    """A real 8x8 digit (0..1) upscaled, tinted (random foreground/background colours), rotated,
+def _colours(rng, tint: str):
+    """(background, foreground) RGB: 'random' any two colours far enough apart (a hard set: a
+    network from scratch must learn that colour carries no class); 'mild' a dark background and a
+    bright tinted digit, as a camera sees ink under coloured light."""
+    if tint == "mild":
+        return rng.uniform(0, 50, 3), 255 * rng.uniform(0.55, 1.0, 3)
+    bg, fg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    while np.abs(fg - bg).sum() < 180:          # keep the digit visible
+        fg = rng.uniform(0, 255, 3)
+    return bg, fg
+
+
+def _digit_image(g: np.ndarray, rng, size: int, rot: float, blur: float, noise: float,
+                 tint: str = "random", jitter: float = 1.0) -> np.ndarray:
+    """A real 8x8 digit (0..1) upscaled, tinted, rotated (and shifted/zoomed by `jitter` x 6% / 10%),
     blurred and given sensor-like noise."""
     import cv2
 
     g = cv2.resize(g.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-rot, rot), rng.uniform(0.9, 1.1))
-    m[:, 2] += rng.uniform(-0.06, 0.06, 2) * size
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-rot, rot), 1 + rng.uniform(-0.1, 0.1) * jitter)
+    m[:, 2] += rng.uniform(-0.06, 0.06, 2) * jitter * size
     g = cv2.warpAffine(g, m, (size, size), borderMode=cv2.BORDER_CONSTANT)
-    bg, fg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    while np.abs(fg - bg).sum() < 180:          # keep the digit visible
-        fg = rng.uniform(0, 255, 3)
+    bg, fg = _colours(rng, tint)
     img = bg * (1 - g[..., None]) + fg * g[..., None]
     if blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.1, blur))
@@ -40,7 +51,8 @@ def _digit_image(g: np.ndarray, rng, size: int, rot: float, blur: float, noise: 
 
 
 def digits_tint(out: Path, seed: int, size: int = 48, per_class=None, fractions=(0.7, 0.15, 0.15),
-                rot: float = 12.0, blur: float = 1.2, noise: float = 14.0, imbalance: float = 1.0):
+                rot: float = 12.0, blur: float = 1.2, noise: float = 14.0, imbalance: float = 1.0,
+                tint: str = "random", jitter: float = 1.0):
     """scikit-learn's 1,797 real handwritten digits, tinted and noisy, stratified split by `seed`.
     per_class caps the training images per class; imbalance > 1 gives class k about
     cap / imbalance**(k/9) training images (a long tail)."""
@@ -57,7 +69,7 @@ def digits_tint(out: Path, seed: int, size: int = 48, per_class=None, fractions=
         parts["train"] = parts["train"][:max(4, int(cap / imbalance ** (label / 9)))]
         for split, ids in parts.items():
             for i in ids:
-                img = _digit_image(d.images[i] / 16.0, rng, size, rot, blur, noise)
+                img = _digit_image(d.images[i] / 16.0, rng, size, rot, blur, noise, tint, jitter)
                 _save(out / split / str(label) / f"{label}_{i:04d}.png", img)
             counts[split] += len(ids)
     return counts
@@ -86,6 +98,9 @@ def ball_xy(out: Path, seed: int, size=(160, 120), n=(1000, 150, 300)):
 # name: (task, builder, imgsz, epochs, builder kwargs for the full run, kwargs for --quick)
 SETS = {
     "digits_tint": ("classify", digits_tint, 48, 10, {}, {"per_class": 40}),
+    "digits_mild": ("classify", digits_tint, 48, 10, {"tint": "mild", "rot": 5.0, "blur": 0.0, "noise": 8.0,
+                                                     "jitter": 0.6},
+                    {"tint": "mild", "rot": 5.0, "blur": 0.0, "noise": 8.0, "jitter": 0.6, "per_class": 40}),
     "digits_fewshot_32px": ("classify", digits_tint, 32, 10, {"size": 32, "per_class": 20, "rot": 20},
                             {"size": 32, "per_class": 12, "rot": 20}),
     "digits_imbalanced": ("classify", digits_tint, 48, 10, {"imbalance": 8.0, "blur": 2.0},

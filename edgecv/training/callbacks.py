@@ -97,18 +97,26 @@ class TensorBoard(Callback):
 
 
 class Curves(Callback):
-    """curves.png, redrawn at most every `every_s` seconds and at the end (also after Ctrl-C/SIGTERM).
+    """curves.png, first drawn once training has run `every_s` seconds, then at most that often, and
+    always at the end (also after Ctrl-C/SIGTERM): a run shorter than a minute draws it once.
 
     A matplotlib redraw costs 0.3-0.7 s on 2 cores: every epoch of a short CPU run that was a few
     percent of its wall time (benchmarks/train_defaults.py); TensorBoard is the live view."""
 
-    def __init__(self, every_s: float = 60.0):
-        self.every_s, self.last, self.drawn = every_s, None, 0
+    every_s = 60.0
+
+    def __init__(self):
+        self.last, self.drawn = None, 0
+
+    def on_train_start(self, trainer):
+        import time
+
+        self.last = time.monotonic()
 
     def on_epoch_end(self, trainer, epoch, metrics):
         import time
 
-        if self.last is None or time.monotonic() - self.last >= self.every_s:
+        if time.monotonic() - self.last >= self.every_s:
             self.on_train_end(trainer)
 
     def on_train_end(self, trainer):

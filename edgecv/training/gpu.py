@@ -38,7 +38,7 @@ from ..data.augment import AugmentConfig, draw_params, move_points
 from ..data.images import UnreadableImage, exif_turned, read_rgb
 from ..errors import EdgecvError
 from ..spec import PreprocessSpec, resize_uint8
-from .data import ImageCache, drop_lone_last, targets_of
+from .data import ImageCache, drop_lone_last, targets_of, val_batch
 
 RESIDENT_FRACTION = 0.25   # the uint8 cache lives on the GPU if it takes under this share of free memory
 JPEG_EXTS = (".jpg", ".jpeg")
@@ -219,7 +219,7 @@ def device_loaders(trainer):
     cfg, dev, caches = trainer.cfg, trainer.steps.device, trainer.caches
     sampler = trainer.make_sampler(range(len(caches["train"].images)))
     train = DeviceLoader(caches["train"], trainer.meta, dev, cfg.batch, True, cfg.seed, cfg.augment, sampler)
-    val = DeviceLoader(caches["val"], trainer.meta, dev, cfg.batch, False, cfg.seed)
+    val = DeviceLoader(caches["val"], trainer.meta, dev, val_batch(cfg.batch), False, cfg.seed)
     where = "resident on the device" if train.resident or dev.type != "cuda" else "gathered into pinned memory"
     trainer.log(f"data: batches made on {dev} from the uint8 cache ({where}"
                 f"{', augmented on the device' if train.aug else ''})")

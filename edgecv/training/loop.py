@@ -25,7 +25,7 @@ from . import callbacks as cb
 from ..config import size_hw
 from ..models.heads import head_spec
 from .config import TrainConfig, load_config, save_config
-from .data import ImageCache, make_loader, make_torch_dataset
+from .data import ImageCache, make_loader, make_torch_dataset, val_batch
 from .guards import check_resumable, nan_error, no_val_policy, nonfinite_tensor, preflight, remove_failed_run
 from .steps import Steps
 
@@ -102,7 +102,7 @@ class Trainer:
         sampler = self.make_sampler(train_ds)
         pin = torch.cuda.is_available() and self.steps.device.type == "cuda"
         self.train_loader = make_loader(train_ds, cfg.batch, True, cfg.seed, cfg.workers, sampler, pin)
-        self.val_loader = make_loader(val_ds, cfg.batch, False, cfg.seed, 0, None, pin)
+        self.val_loader = make_loader(val_ds, val_batch(cfg.batch), False, cfg.seed, 0, None, pin)
 
     def make_sampler(self, ds):
         return None  # the distributed trainer returns a sampler that shards each global batch
@@ -181,7 +181,7 @@ class Trainer:
             self.nan_stop(epoch, train_loss)
             metrics = {"train_loss": train_loss, **self.validate(),
                        "lr": self.steps.lr(), "epoch_s": round(time.perf_counter() - t0, 3)}
-            self.nan_stop(epoch, metrics.get("val_loss", 0.0), "the validation loss")
+            self.nan_stop(epoch, metrics.get("val_loss", 0.0), "the validation loss", weights=False)
             self.log("epoch {}/{}: {}".format(epoch + 1, cfg.epochs, "  ".join(
                 f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))))
             self.checkpoints.wait()     # the previous epoch's files are complete before this epoch's
@@ -192,12 +192,13 @@ class Trainer:
                 self.log(self.stop_reason)
                 break
 
-    def nan_stop(self, epoch, loss: float, what: str = "the training loss"):
+    def nan_stop(self, epoch, loss: float, what: str = "the training loss", weights: bool = True):
         """Stop before a NaN/inf loss or NaN weights reach last.pt or best.pt (targets are checked
-        finite and in range at load, so divergence here is the optimiser's: the learning rate)."""
+        finite and in range at load, so divergence here is the optimiser's: the learning rate).
+        The weights are checked once an epoch, after training (validation does not change them)."""
         if not math.isfinite(loss):
             raise nan_error(self, epoch, what)
-        bad = nonfinite_tensor(self.steps.model)
+        bad = nonfinite_tensor(self.steps.model) if weights else ""
         if bad:
             raise nan_error(self, epoch, f"the weights ({bad})")
 
