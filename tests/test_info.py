@@ -79,6 +79,22 @@ def test_sysinfo_never_imports_torch_unless_asked():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("cpuinfo, isa", [
+    ("model name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n",
+     ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]),
+    ("model name\t: Intel Xeon\nflags\t\t: fpu sse2 avx2\n", ["avx2"]),
+    ("processor\t: 0\nFeatures\t: fp asimd evtstrm aes crc32 atomics asimddp\n", ["asimd", "asimddp"]),  # Orin
+])
+def test_cpu_record_names_the_instruction_sets_that_set_int8_speed(monkeypatch, cpuinfo, isa):
+    monkeypatch.setattr(sysinfo, "_read", lambda path: cpuinfo if path == "/proc/cpuinfo" else None)
+    monkeypatch.setattr(sysinfo, "_run", lambda *a, **k: None)
+    rec = sysinfo.cpu_info()
+    assert rec["isa"] == isa
+    from edgecv.system.report import _host_rows
+
+    assert dict(_host_rows({"cpu": rec}))["CPU"].endswith("; " + " ".join(isa))   # edgecv info shows them
+
+
 def test_subprocess_probes_time_out_and_never_raise():
     t0 = time.perf_counter()
     assert sysinfo._run(["sleep", "5"], timeout=0.3) is None

@@ -103,13 +103,18 @@ def python_info() -> dict:
     return {"version": platform.python_version(), "executable": sys.executable}
 
 
+# what decides CPU speed of INT8/BF16 inference (VNNI, AMX; dot-product on ARM, e.g. Orin's Cortex-A78AE)
+ISA = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimd", "asimddp", "sve")
+
+
 def cpu_info() -> dict:
     """Model from /proc/cpuinfo, else lscpu (ARM kernels, e.g. Jetson, list no model name there)."""
     text = (_read("/proc/cpuinfo") or "") + "\n" + (_run(["lscpu"]) or "")
     m = re.search(r"^(?:model name|Model name|cpu model|Hardware)\s*:\s*(.+)$", text, re.M)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flags = set(" ".join(re.findall(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)).split())
     return {"model": m.group(1).strip() if m else platform.processor() or None,
-            "cores": os.cpu_count(), "usable_cores": usable}
+            "cores": os.cpu_count(), "usable_cores": usable, "isa": [f for f in ISA if f in flags]}
 
 
 def memory_info() -> dict:

@@ -39,7 +39,8 @@ def _host_rows(rec: dict) -> list:
     system = f"{o.get('distro') or o.get('system')}, kernel {o.get('release')} {o.get('machine')}"
     return [("System", system + (" (in a container)" if o.get("in_container") else "")),
             ("Python", f"{py.get('version')} ({py.get('executable')})"),
-            ("CPU", f"{cpu.get('model') or '?'}, {cpu.get('cores')} cores ({cpu.get('usable_cores')} usable)"),
+            ("CPU", f"{cpu.get('model') or '?'}, {cpu.get('cores')} cores ({cpu.get('usable_cores')} usable)"
+                    + (f"; {' '.join(cpu['isa'])}" if cpu.get("isa") else "")),
             ("Memory", f"{mem.get('total_gib')} GiB total, {mem.get('available_gib')} GiB available, "
                        f"swap {mem.get('swap_gib')} GiB")]
 
