@@ -83,12 +83,12 @@ def make_torch_dataset(cache: ImageCache, meta: ModelMeta, aug: Optional[Augment
     return _DS()
 
 
-def val_batch(batch: int) -> int:
-    """Validation's batch: at least 64. Inference keeps no activations for a backward pass, so this
-    fits wherever the training batch does, and small batches waste a CPU: ResNet-18 inference on
-    270 images at 32 px took 0.42 ms per image in batches of 32, 0.30 in 64 (2 cores; 64 was also
-    as fast as 128 and 270 at 32-96 px)."""
-    return max(int(batch), 64)
+def val_batch(batch: int, device_type: str = "cpu") -> int:
+    """Validation's batch: on a CPU at least 64, where small batches waste it (ResNet-18 inference
+    on 270 images at 32 px: 0.42 ms per image in batches of 32, 0.30 in 64 on 2 cores; 64 was as fast
+    as 128 and 270 from 32 to 96 px). On a GPU the training batch, which is known to fit (a Jetson's
+    shared memory is small)."""
+    return max(int(batch), 64) if device_type == "cpu" else int(batch)
 
 
 def shuffle_seed(seed: int, epoch: int) -> int:

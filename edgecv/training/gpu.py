@@ -219,7 +219,7 @@ def device_loaders(trainer):
     cfg, dev, caches = trainer.cfg, trainer.steps.device, trainer.caches
     sampler = trainer.make_sampler(range(len(caches["train"].images)))
     train = DeviceLoader(caches["train"], trainer.meta, dev, cfg.batch, True, cfg.seed, cfg.augment, sampler)
-    val = DeviceLoader(caches["val"], trainer.meta, dev, val_batch(cfg.batch), False, cfg.seed)
+    val = DeviceLoader(caches["val"], trainer.meta, dev, val_batch(cfg.batch, dev.type), False, cfg.seed)
     where = "resident on the device" if train.resident or dev.type != "cuda" else "gathered into pinned memory"
     trainer.log(f"data: batches made on {dev} from the uint8 cache ({where}"
                 f"{', augmented on the device' if train.aug else ''})")

@@ -102,7 +102,8 @@ class Trainer:
         sampler = self.make_sampler(train_ds)
         pin = torch.cuda.is_available() and self.steps.device.type == "cuda"
         self.train_loader = make_loader(train_ds, cfg.batch, True, cfg.seed, cfg.workers, sampler, pin)
-        self.val_loader = make_loader(val_ds, val_batch(cfg.batch), False, cfg.seed, 0, None, pin)
+        self.val_loader = make_loader(val_ds, val_batch(cfg.batch, self.steps.device.type), False, cfg.seed, 0,
+                                      None, pin)
 
     def make_sampler(self, ds):
         return None  # the distributed trainer returns a sampler that shards each global batch

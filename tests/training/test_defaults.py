@@ -115,6 +115,27 @@ def test_backbone_lr_mult_only_protects_trained_weights(start, factor):
     assert isinstance(opt, torch.optim.AdamW)
 
 
+def test_validation_batches_are_at_least_64_on_a_cpu_and_the_training_batch_on_a_gpu(cls_data, tmp_path):
+    """A CPU validates in batches of 64 or more (small ones waste it); a GPU keeps the training
+    batch (a Jetson's shared memory); the validation loader of a real run follows the rule."""
+    from edgecv.training.config import TrainConfig
+    from edgecv.training.data import val_batch
+    from edgecv.training.loop import Trainer
+
+    assert (val_batch(8), val_batch(64), val_batch(256)) == (64, 64, 256)
+    assert (val_batch(8, "cuda"), val_batch(128, "cuda")) == (8, 128)
+    cfg = TrainConfig(data=str(cls_data), task="classify", imgsz=32, epochs=1, batch=4, pretrained="none",
+                      tensorboard=False, progress=False).validate()
+    trainer = Trainer(cfg, tmp_path / "r", log=lambda *a, **k: None)
+    trainer.run_dir.mkdir()
+    trainer.setup_data()
+    from edgecv.training.steps import Steps
+
+    trainer.steps = Steps(cfg, trainer.meta, trainer.caches)
+    trainer.loaders()
+    assert (trainer.train_loader.batch_size, trainer.val_loader.batch_size) == (4, 64)
+
+
 def test_auto_batch_and_lr_follow_the_task_and_the_training_set_size():
     """--batch 0 / --lr 0 (the defaults) resolve once the training split is known: 8 and 1e-3 for
     regression; 64 (from 1,024 images) or 32 for classification, lr 1e-3 per 32 images of batch."""
