@@ -57,6 +57,8 @@ VARIANTS = {
     "huber": {"loss": "huber"},
     "head_pool": {"head": "pool"},
     "nogeo": {"augment.rotation": 0.0, "augment.translate": 0.0, "augment.scale": 0.0},
+    "border_constant": {"augment.border": "constant"},
+    "nocolor": {"augment.brightness": 0.0, "augment.contrast": 0.0},
 }
 
 
