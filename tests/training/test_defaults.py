@@ -115,25 +115,24 @@ def test_backbone_lr_mult_only_protects_trained_weights(start, factor):
     assert isinstance(opt, torch.optim.AdamW)
 
 
-def test_validation_batches_are_at_least_64_on_a_cpu_and_the_training_batch_on_a_gpu(cls_data, tmp_path):
+def test_validation_batches_are_at_least_64_on_a_cpu_and_the_training_batch_on_a_gpu(cls_data, tmp_path,
+                                                                                      train_fn, monkeypatch):
     """A CPU validates in batches of 64 or more (small ones waste it); a GPU keeps the training
-    batch (a Jetson's shared memory); the validation loader of a real run follows the rule."""
-    from edgecv.training.config import TrainConfig
+    batch (a Jetson's shared memory); the loaders of a real run follow the rule."""
+    from edgecv.training import loop
     from edgecv.training.data import val_batch
-    from edgecv.training.loop import Trainer
 
     assert (val_batch(8), val_batch(64), val_batch(256)) == (64, 64, 256)
     assert (val_batch(8, "cuda"), val_batch(128, "cuda")) == (8, 128)
-    cfg = TrainConfig(data=str(cls_data), task="classify", imgsz=32, epochs=1, batch=4, pretrained="none",
-                      tensorboard=False, progress=False).validate()
-    trainer = Trainer(cfg, tmp_path / "r", log=lambda *a, **k: None)
-    trainer.run_dir.mkdir()
-    trainer.setup_data()
-    from edgecv.training.steps import Steps
+    made, real = [], loop.make_loader
 
-    trainer.steps = Steps(cfg, trainer.meta, trainer.caches)
-    trainer.loaders()
-    assert (trainer.train_loader.batch_size, trainer.val_loader.batch_size) == (4, 64)
+    def recording(ds, batch, shuffle, *a, **k):
+        made.append((shuffle, batch))
+        return real(ds, batch, shuffle, *a, **k)
+
+    monkeypatch.setattr(loop, "make_loader", recording)
+    train_fn(tmp_path / "r", cls_data, "classify", epochs=1, batch=4)
+    assert made == [(True, 4), (False, 64)]      # the training loader, then validation's
 
 
 def test_auto_batch_and_lr_follow_the_task_and_the_training_set_size():
