@@ -17,7 +17,8 @@ import pytest
 
 from edgecv.system import probes as sysinfo
 from edgecv.system.report import format_report
-from edgecv.system.probes import advice, jetpack_for, parse_l4t, parse_opencv_build
+from edgecv.system.advice import advice
+from edgecv.system.probes import jetpack_for, parse_l4t, parse_opencv_build
 
 OPENCV_4 = """
   Video I/O:
