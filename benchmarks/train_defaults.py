@@ -59,6 +59,7 @@ VARIANTS = {
     "nogeo": {"augment.rotation": 0.0, "augment.translate": 0.0, "augment.scale": 0.0},
     "border_constant": {"augment.border": "constant"},
     "nocolor": {"augment.brightness": 0.0, "augment.contrast": 0.0},
+    "fp32": {"amp": "off"},     # the defaults without bf16 autocast (what amp auto picks on a bf16 CPU)
 }
 
 

@@ -106,7 +106,9 @@ def python_info() -> dict:
 
 
 # what decides CPU speed of INT8/BF16 inference (VNNI, AMX; dot-product on ARM, e.g. Orin's Cortex-A78AE)
-ISA = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimd", "asimddp", "sve")
+ISA = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "asimd", "asimddp",
+       "sve")
+NATIVE_BF16 = ("avx512_bf16", "amx_bf16")   # x86 cores that multiply bf16 in hardware (oneDNN emulates it elsewhere)
 
 
 def cpu_info() -> dict:

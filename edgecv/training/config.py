@@ -83,7 +83,9 @@ class TrainConfig:
     patience: int = option(0, "early stopping patience in epochs (0 = off)", low=0, group="checkpoints")
     min_delta: float = option(0.0, "smallest improvement that counts for early stopping", low=0, group="checkpoints")
     device: str = option("auto", "auto, cpu, cuda or cuda:N", group="hardware")
-    amp: str = option("auto", "mixed precision on CUDA", choices=("auto", "bf16", "fp16", "off"), group="hardware")
+    amp: str = option("auto", "mixed precision (autocast); auto = bf16 on CUDA (fp16 where the GPU lacks bf16) "
+                      "and on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else off",
+                      choices=("auto", "bf16", "fp16", "off"), group="hardware")
     channels_last: str = option("auto", "channels_last memory format", choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")
     workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, group="hardware")

@@ -23,6 +23,7 @@ TRAIN = ["--imgsz", "32", "--epochs", "1", "--pretrained", "none", "--no-progres
     (["--schedule", "step", "--step-size", "0"], ["--step-size 0: must be >= 1"]),
     (["--schedule", "piecewise", "--milestones", "ten,20"], ["--milestones ten,20", "30,60"]),
     (["--device", "tpu0"], ["--device tpu0", "cpu, cuda"]),
+    (["--device", "cpu", "--amp", "fp16"], ["--amp fp16 needs a CUDA GPU", "--amp bf16"]),
     (["--cache-features", "on"], ["--cache-features on needs --freeze head"]),
     (["--cache-features", "on", "--freeze", "head"], ["augmentation cannot apply", "--no-augment"]),
 ])
