@@ -2,7 +2,7 @@
 
 Synthetic uint8 images in memory (no disk), fed by the per-sample CPU path that `edgecv train`
 uses on a machine without CUDA (make_torch_dataset + DataLoader: spec normalisation, no
-augmentation) into Steps.train_epoch (the loop of `edgecv train`, fp32). One row per size:
+augmentation) into Steps.train_epoch (the loop of `edgecv train`, at `--amp`'s precision). One row per size:
 img/s and ms per step over the timed steps, after warm-up steps.
 
     .venv/bin/python benchmarks/train_cpu.py                  # -> benchmarks/results/train_cpu-<cpu>.json
@@ -30,7 +30,7 @@ def steps_for(imgsz: int, args):
 
     cfg = TrainConfig(task="classify", imgsz=imgsz, batch=args.batch, pretrained="none", epochs=1,
                       schedule="constant", device="cpu", gpu_preprocess="off", progress=False,
-                      tensorboard=False, augment=AugmentConfig(enabled=False)).validate()
+                      tensorboard=False, augment=AugmentConfig(enabled=False), amp=args.amp).validate()
     meta = ModelMeta(task="classify", classes=[f"c{i}" for i in range(args.classes)],
                      preprocess=PreprocessSpec(imgsz=(imgsz, imgsz)))
     caches = {"train": synthetic_cache(args.batch * args.steps, imgsz, args.classes),
@@ -58,7 +58,8 @@ def bench_size(imgsz: int, args) -> dict:
     loss = steps.train_epoch(stub, 1)
     dt = time.perf_counter() - t0
     n = args.batch * args.steps
-    return {"imgsz": imgsz, "batch": args.batch, "steps": args.steps, "img_per_s": n / dt,
+    return {"imgsz": imgsz, "batch": args.batch, "steps": args.steps, "precision": steps.precision,
+            "img_per_s": n / dt,
             "step_ms": 1000 * dt / args.steps, "loss": round(loss, 4)}
 
 
@@ -70,6 +71,8 @@ def parse(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = PyTorch's default)")
     p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"],
+                   help="as `edgecv train --amp` (auto: bf16 on avx512_bf16/amx_bf16 cores, else fp32)")
     p.add_argument("--dry-run", action="store_true", help="32 px only, batch 4, 1 step")
     p.add_argument("--out", help="JSON path (default benchmarks/results/train_cpu-<cpu>.json)")
     args = p.parse_args(argv)
@@ -88,11 +91,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     rows = [bench_size(s, args) for s in args.sizes]
     payload = {"model": "resnet18", "torch_device": "cpu", "threads": torch.get_num_threads(),
-               "config": {k: getattr(args, k) for k in ("sizes", "batch", "steps", "warmup", "classes", "dry_run")},
+               "config": {k: getattr(args, k) for k in ("sizes", "batch", "steps", "warmup", "classes", "amp", "dry_run")},
                "results": rows}
-    print(f"ResNet-18 training on CPU, batch {args.batch}, fp32, {payload['threads']} threads "
+    print(f"ResNet-18 training on CPU, batch {args.batch}, {rows[0]['precision']}, {payload['threads']} threads "
           f"({system_record().get('device')})")
-    print_table(rows, ["imgsz", "batch", "img_per_s", "step_ms"])
+    print_table(rows, ["imgsz", "batch", "precision", "img_per_s", "step_ms"])
     save("train_cpu", payload, args.out)
     return 0
 

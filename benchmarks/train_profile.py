@@ -8,6 +8,8 @@ ResNet-18 fp32 on the CPU, with perf_counter timers (CPU ops are synchronous):
 - the model step split into forward, backward and optimizer step, contiguous vs channels_last, at
   --batch and half of it, fused vs per-tensor AdamW, and optionally torch.compile (compile time
   counted separately);
+- fp32 vs channels_last vs bf16 autocast, one step of each in turn, at 32 px, --imgsz and 96 px
+  (the variants measured one after another above favour whichever runs later: warm-up);
 - how long a checkpoint write stalls the loop, written in it vs by the background writer.
 
     .venv/bin/python benchmarks/train_profile.py                  # -> benchmarks/results/train_profile-<cpu>.json
@@ -103,6 +105,45 @@ def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compil
     return res
 
 
+def alternating(imgsz: int, batch: int, rounds: int) -> dict:
+    """Median ms per image of one training step of fp32 (what a CPU without bf16 trains with),
+    channels_last and bf16 autocast (`--amp auto` on avx512_bf16/amx_bf16 cores), one step of each
+    in turn per round (ABBA), so a neighbour's load hits all three alike; after two warm-up steps each."""
+    import contextlib
+    import statistics
+
+    import torch
+    import torchvision
+
+    x, y = torch.randn(batch, 3, imgsz, imgsz), torch.randint(0, 10, (batch,))
+    kinds = {"fp32": (False, False), "channels_last": (True, False), "bf16_autocast": (False, True)}
+    nets = {}
+    for name, (cl, _) in kinds.items():
+        torch.manual_seed(0)
+        model = torchvision.models.resnet18(num_classes=10)
+        model = model.to(memory_format=torch.channels_last) if cl else model
+        nets[name] = (model, torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.05, fused=True))
+
+    def step(name):
+        (model, opt), (cl, bf16) = nets[name], kinds[name]
+        inp = x.contiguous(memory_format=torch.channels_last) if cl else x
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss = torch.nn.functional.cross_entropy(model(inp).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    times = {k: [] for k in kinds}
+    for name in kinds:
+        step(name), step(name)
+    for r in range(rounds):
+        for name in (list(kinds) if r % 2 == 0 else list(kinds)[::-1]):
+            t0 = time.perf_counter()
+            step(name)
+            times[name].append(1000 * (time.perf_counter() - t0) / batch)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def checkpoint_stall(folder: Path, repeat: int = 3) -> dict:
     """ms the training loop waits per checkpoint of a ResNet-18 with its AdamW state (last.pt):
     written in the loop (save_checkpoint) vs handed to edgecv's background CheckpointWriter."""
@@ -139,6 +180,7 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--batches", type=int, default=6, help="timed batches per measurement")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
+    p.add_argument("--rounds", type=int, default=12, help="rounds of the alternating fp32/channels_last/bf16 steps")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on 2 cores)")
     return p.parse_args(argv)
 
@@ -163,6 +205,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         steps["contiguous_1_thread"] = model_step(args.imgsz, args.batch, args.batches, False, False)
         torch.set_num_threads(n)
+    alt = {f"{size}px": alternating(size, args.batch // 2, args.rounds) for size in sorted({32, args.imgsz, 96})}
     if args.compile:
         steps["compiled"] = model_step(args.imgsz, args.batch, args.batches, False, True)
     print(f"ms per image, ResNet-18 {args.imgsz} px, batch {args.batch}, {torch.get_num_threads()} threads")
@@ -170,12 +213,17 @@ def main(argv=None) -> int:
         print(f"  input  {k:55s} {v:7.3f}")
     for name, r in steps.items():
         print(f"  model  {name:22s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
+    for size, r in alt.items():
+        print(f"  alternating, batch {args.batch // 2}, {size:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items())
+              + f"  (fp32 / bf16 {r['fp32'] / r['bf16_autocast']:.2f}x)")
     print(f"  checkpoint ({stall['mb']} MB) stalls the loop {stall['in_loop']:.0f} ms written in it, "
           f"{stall['background']:.0f} ms handed to the background writer")
     payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "load_average_at_end": os.getloadavg(),
                "input_ms_per_image": inputs, "model_ms_per_image": steps, "checkpoint_stall_ms": stall,
-               "notes": {"contiguous": "what edgecv trains with on a CPU (fused AdamW)",
+               "alternating_ms_per_image": {"batch": args.batch // 2, "rounds": args.rounds, **alt},
+               "notes": {"contiguous": "what edgecv trains with on a CPU without bf16 instructions (fused AdamW); "
+                                       "on avx512_bf16/amx_bf16 cores --amp auto adds bf16 autocast",
                          "contiguous_half_batch": f"batch {args.batch // 2}"}}
     print(f"wrote {save_result('train_profile', payload)}")
     return 0

@@ -115,9 +115,9 @@ class Steps:
     def describe(self) -> str:
         mode = "head on cached features" if self.feature_mode else f"freeze {self.cfg.freeze}"
         mult = self.cfg.backbone_lr_factor()
+        backbone = f" (backbone x{mult:g})" if mult != 1 else ""
         return (f"{self.counts['trainable']:,} trainable / {self.counts['frozen']:,} frozen params, {mode}, "
-                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}" + (f" (backbone x{mult:g})" if mult != 1 else "")
-                + f", {self.precision}")
+                f"{self.cfg.optimizer} lr {self.cfg.lr} {self.cfg.schedule}{backbone}, {self.precision}")
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
