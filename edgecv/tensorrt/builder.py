@@ -26,9 +26,9 @@ from . import import_tensorrt, library_name, trt_logger
 from .calib import attach_calibrator, calib_cache_path, read_calib_cache
 from .check import parse_onnx
 from .cuda import CudaSession, cuda_device_count
-from .plan import (artifact_kind, batch_profile, board_string, check_engine, device_facts, engine_cache_key,
-                   engine_path_for, find_onnx_artifacts, resolve_target, sidecar_path, timing_cache_path,
-                   write_sidecar)
+from .plan import (batch_profile, board_string, check_engine, device_facts, engine_cache_key, engine_path_for,
+                   resolve_target, sidecar_path, timing_cache_path, write_sidecar)
+from .precision import artifact_kind, find_onnx_artifacts, plan_precision
 
 DEFAULT_WORKSPACE_MB = 1024
 ENGINE_SUFFIXES = (".engine", ".trt", ".plan")
@@ -104,8 +104,6 @@ def _sayer(log):
 def _plan(trt, builder, device, library, onnx_path, precision, artifacts, calib_batches, calib_cache, dla_core,
           profile, say):
     """The precision plan for this machine, its notes and warnings said."""
-    from .plan import plan_precision
-
     arts = dict(artifacts or {artifact_kind(onnx_path): onnx_path})
     base = Path(arts.get("fp32") or onnx_path)
     cache = Path(calib_cache) if calib_cache else calib_cache_path(base, sha256_file(base), device.trt_version)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ..errors import EdgecvError
+from ..fileio import RunLock
 from . import callbacks as cb
 from .loop import Trainer, next_run_dir
 
@@ -286,10 +287,19 @@ def train_distributed(cfg, callbacks, resume, log, trainer_cls=Trainer) -> Path:
     import torch.distributed as dist
 
     init_process_group(cfg)
+    lock = []
+
+    def pick_and_lock() -> str:    # rank 0 holds the run folder's lock for the whole job (one writer)
+        run_dir = Path(resume) if resume else next_run_dir(cfg.out)
+        lock.append(RunLock(run_dir, "edgecv train (torchrun)", flag="--resume" if resume else "--out").__enter__())
+        return str(run_dir)
+
     try:
-        run_dir = Path(resume) if resume else Path(on_main(lambda: str(next_run_dir(cfg.out))))
+        run_dir = Path(on_main(pick_and_lock))
         trainer = distributed_class(trainer_cls)(cfg, run_dir, callbacks, log, resume=bool(resume))
         return trainer.fit()
     finally:
+        for held in lock:
+            held.release()
         if dist.is_initialized():
             dist.destroy_process_group()

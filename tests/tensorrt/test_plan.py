@@ -13,6 +13,7 @@ import pytest
 from edgecv.errors import EdgecvError
 from edgecv.tensorrt import calib as cal
 from edgecv.tensorrt import plan as ec
+from edgecv.tensorrt import precision as pp
 from edgecv.meta import onnx_meta, read_onnx_metadata
 from edgecv.meta import ModelMeta, load_sidecar
 
@@ -145,85 +146,85 @@ def _arts(tmp_path, *kinds):
 
 
 def test_nano_int8_falls_back_to_fp16_and_says_so(tmp_path):
-    plan = ec.plan_precision("int8", NANO.trt_version, True, False, _arts(tmp_path, "fp32"),
+    plan = pp.plan_precision("int8", NANO.trt_version, True, False, _arts(tmp_path, "fp32"),
                              calib_available=True, compute_capability="5.3")
     assert plan.precision == "fp16" and plan.flags == ("FP16",) and not plan.calibrator
     assert plan.onnx == tmp_path / "best.onnx" and "no fast INT8" in plan.warnings[0]
     # TensorRT 11 dropped the builder queries: the compute capability answers instead
-    plan = ec.plan_precision("int8", "8.2.1", None, None, _arts(tmp_path, "fp32"), compute_capability="5.3")
+    plan = pp.plan_precision("int8", "8.2.1", None, None, _arts(tmp_path, "fp32"), compute_capability="5.3")
     assert plan.precision == "fp16"
 
 
 def test_fp16_without_fast_fp16_builds_fp32(tmp_path):
-    plan = ec.plan_precision("fp16", "8.5.2", False, False, _arts(tmp_path, "fp32"))
+    plan = pp.plan_precision("fp16", "8.5.2", False, False, _arts(tmp_path, "fp32"))
     assert plan.precision == "fp32" and plan.flags == () and plan.warnings
 
 
 def test_xavier_plans(tmp_path):
-    plan = ec.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32", "fp16"))
+    plan = pp.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32", "fp16"))
     assert (plan.onnx.name, plan.flags, plan.strongly_typed) == ("best.onnx", ("FP16",), False)
-    plan = ec.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32", "int8"), calib_available=True)
+    plan = pp.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32", "int8"), calib_available=True)
     assert plan.onnx.name == "best.int8.onnx" and set(plan.flags) == {"FP16", "INT8"} and not plan.calibrator
     cache = tmp_path / "calibration" / "best.cache"
-    plan = ec.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), True, cache)
+    plan = pp.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), True, cache)
     assert plan.calibrator and plan.calib_cache == cache and plan.onnx.name == "best.onnx" and not plan.warnings
     with pytest.raises(EdgecvError, match="calibration images .* or a Q/DQ ONNX"):
-        ec.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"))
+        pp.plan_precision("int8", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"))
 
 
 def test_orin_trt10_implicit_int8_warns_deprecated(tmp_path):
-    plan = ec.plan_precision("int8", ORIN.trt_version, True, True, _arts(tmp_path, "fp32"), True,
+    plan = pp.plan_precision("int8", ORIN.trt_version, True, True, _arts(tmp_path, "fp32"), True,
                              compute_capability="8.7")
     assert plan.calibrator and "deprecated" in plan.warnings[0] and "best.int8.onnx" in plan.warnings[0]
-    plan = ec.plan_precision("fp16", ORIN.trt_version, True, True, _arts(tmp_path, "fp16"))
+    plan = pp.plan_precision("fp16", ORIN.trt_version, True, True, _arts(tmp_path, "fp16"))
     assert plan.onnx.name == "best.fp16.onnx" and plan.flags == ("FP16",) and plan.notes
 
 
 def test_trt11_is_strongly_typed(tmp_path):
-    plan = ec.plan_precision("fp16", "11.0.0", None, None, _arts(tmp_path, "fp32", "fp16"), compute_capability="8.9")
+    plan = pp.plan_precision("fp16", "11.0.0", None, None, _arts(tmp_path, "fp32", "fp16"), compute_capability="8.9")
     assert plan.strongly_typed and plan.flags == () and plan.onnx.name == "best.fp16.onnx"
-    plan = ec.plan_precision("int8", "11.0.0", None, None, _arts(tmp_path, "fp32", "int8"), True, compute_capability="8.9")
+    plan = pp.plan_precision("int8", "11.0.0", None, None, _arts(tmp_path, "fp32", "int8"), True, compute_capability="8.9")
     assert plan.onnx.name == "best.int8.onnx" and not plan.calibrator and "no calibrators" in plan.notes[0]
     with pytest.raises(EdgecvError, match="FP16 needs an FP16 ONNX"):
-        ec.plan_precision("fp16", "11.0.0", None, None, _arts(tmp_path, "fp32"), compute_capability="8.9")
+        pp.plan_precision("fp16", "11.0.0", None, None, _arts(tmp_path, "fp32"), compute_capability="8.9")
     with pytest.raises(EdgecvError, match="INT8 needs a Q/DQ ONNX"):
-        ec.plan_precision("int8", "11.0.0", None, None, _arts(tmp_path, "fp32"), True, compute_capability="8.9")
+        pp.plan_precision("int8", "11.0.0", None, None, _arts(tmp_path, "fp32"), True, compute_capability="8.9")
 
 
 def test_dla_plans(tmp_path):
-    plan = ec.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=0, profile=(1, 1, 1))
+    plan = pp.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=0, profile=(1, 1, 1))
     assert plan.flags == ("FP16", "GPU_FALLBACK") and not plan.warnings
-    plan = ec.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=1, profile=(1, 4, 8))
+    plan = pp.plan_precision("fp16", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=1, profile=(1, 4, 8))
     assert "static shapes" in plan.warnings[0]
     with pytest.raises(EdgecvError, match="FP16/INT8 only"):
-        ec.plan_precision("fp32", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=0)
+        pp.plan_precision("fp32", XAVIER.trt_version, True, True, _arts(tmp_path, "fp32"), dla_core=0)
 
 
 @pytest.mark.parametrize("precision,version", [("bf16", "10.3.0"), ("fp16", "7.1.3")])
 def test_bad_precision_or_old_tensorrt(tmp_path, precision, version):
     with pytest.raises(EdgecvError):
-        ec.plan_precision(precision, version, True, True, _arts(tmp_path, "fp32"))
+        pp.plan_precision(precision, version, True, True, _arts(tmp_path, "fp32"))
 
 
 def test_plan_to_dict_is_json(tmp_path):
-    plan = ec.plan_precision("int8", "8.5.2", True, True, _arts(tmp_path, "fp32"), True, tmp_path / "c.cache")
+    plan = pp.plan_precision("int8", "8.5.2", True, True, _arts(tmp_path, "fp32"), True, tmp_path / "c.cache")
     assert json.loads(json.dumps(plan.to_dict()))["flags"] == ["FP16", "INT8"]
 
 
 @pytest.mark.parametrize("cc,caps", [("5.3", (True, False)), ("6.1", (False, True)), ("6.2", (True, False)),
                                      ("7.2", (True, True)), ("8.7", (True, True)), ("5.2", (False, False))])
 def test_platform_caps(cc, caps):
-    assert ec.platform_caps(cc) == caps
+    assert pp.platform_caps(cc) == caps
 
 
 def test_find_onnx_artifacts(tmp_path):
     for name in ("best.onnx", "best.fp16.onnx"):
         (tmp_path / name).write_bytes(b"x")
-    arts = ec.find_onnx_artifacts(tmp_path / "best.onnx")
+    arts = pp.find_onnx_artifacts(tmp_path / "best.onnx")
     assert arts == {"fp32": tmp_path / "best.onnx", "fp16": tmp_path / "best.fp16.onnx", "int8": None}
-    assert ec.find_onnx_artifacts(tmp_path / "best.fp16.onnx") == arts
+    assert pp.find_onnx_artifacts(tmp_path / "best.fp16.onnx") == arts
     (tmp_path / "other.int8.onnx").write_bytes(b"x")
-    assert ec.find_onnx_artifacts(tmp_path / "other.int8.onnx")["int8"] == tmp_path / "other.int8.onnx"
+    assert pp.find_onnx_artifacts(tmp_path / "other.int8.onnx")["int8"] == tmp_path / "other.int8.onnx"
 
 
 # --- calibration ---------------------------------------------------------------------------------------
@@ -344,10 +345,10 @@ def test_old_schema_sidecar_is_refused_not_trusted(tmp_path):
 def test_rtx_plans_are_strongly_typed_from_the_typed_onnx(tmp_path):
     arts = _arts(tmp_path, "fp32", "fp16", "int8")
     for precision, name in (("fp32", "best.onnx"), ("fp16", "best.fp16.onnx"), ("int8", "best.int8.onnx")):
-        plan = ec.plan_precision(precision, "1.7.1.116", None, None, arts, library="tensorrt-rtx")
+        plan = pp.plan_precision(precision, "1.7.1.116", None, None, arts, library="tensorrt-rtx")
         assert plan.strongly_typed and plan.flags == () and plan.onnx.name == name and not plan.calibrator
     with pytest.raises(EdgecvError, match="TensorRT-RTX 1.7.1.116 builds strongly typed"):
-        ec.plan_precision("fp16", "1.7.1.116", None, None, _arts(tmp_path, "fp32"), library="tensorrt-rtx")
+        pp.plan_precision("fp16", "1.7.1.116", None, None, _arts(tmp_path, "fp32"), library="tensorrt-rtx")
 
 
 @pytest.mark.parametrize("version,limit", [("8.2.1.8", 13), ("8.5.2.2", 17), ("8.6.1", None), ("10.3.0.30", None)])

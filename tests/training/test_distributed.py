@@ -53,6 +53,23 @@ def torchrun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return p
 
 
+def test_torchrun_refuses_a_run_folder_another_process_writes(data, tmp_path):
+    """Rank 0 takes the run folder's lock, as one process does: a second writer fails at once, naming
+    the holder, on every rank (nothing trained, nothing written)."""
+    from edgecv.fileio import RunLock
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "edgecv", "train", "--data", str(data), "--out", str(out), "--batch", "4", *FLAGS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    with RunLock(out, "edgecv train (this test)"):
+        p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode != 0
+    assert f"--out {out}: in use by {os.getpid()} edgecv train (this test)" in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr.split("ChildFailedError")[0], p.stderr[-3000:]
+    assert sorted(x.name for x in out.iterdir()) == []
+
+
 def rows(run: Path):
     with open(run / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
