@@ -18,7 +18,8 @@ from edgecv.errors import EdgecvError
 
 EPOCHS = 3
 MODEL = "mobilenet_v3_small"   # the resume logic is architecture-agnostic; 10x smaller checkpoints than ResNet-18
-TRAIN = ["--imgsz", "32", "--epochs", str(EPOCHS), "--batch", "8", "--pretrained", "none", "--seed", "0",
+BATCH = 2   # a few steps an epoch: epoch 3 must outlast the polls that catch it (at 8, one step, a CI run ended first)
+TRAIN = ["--imgsz", "32", "--epochs", str(EPOCHS), "--batch", str(BATCH), "--pretrained", "none", "--seed", "0",
          "--model", MODEL, "--deterministic", "--no-progress", "--no-tensorboard"]
 
 
@@ -49,7 +50,7 @@ def kill_during_epoch_3(run, data, timeout=240):
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    """4 images per class: one training step per epoch keeps three epochs (twice) affordable."""
+    """4 images per class: a few training steps per epoch keep three epochs (twice) affordable."""
     from edgecv.data.synth import synth
 
     return synth(tmp_path_factory.mktemp("tiny") / "shapes", "classify", n=4, size=(32, 32),
@@ -66,7 +67,8 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, tin
     rc, out, err = cli("train", "--resume", run)
     assert rc == 0, err[-2000:]
     assert "continuing at epoch 3" in out
-    ref = train_fn(tmp_path / "ref", tiny_data, "classify", epochs=EPOCHS, deterministic=True, model=MODEL)
+    ref = train_fn(tmp_path / "ref", tiny_data, "classify", epochs=EPOCHS, deterministic=True, model=MODEL,
+                   batch=BATCH)
     got, want = rows(run), rows(ref)
     assert [r["epoch"] for r in got] == [str(e + 1) for e in range(EPOCHS)]     # 1-based, as printed
     for a, b in zip(got, want):
