@@ -24,9 +24,9 @@ def amp_dtype(amp: str, device_type: str, isa=None) -> Optional[str]:
     """The autocast dtype of --amp on this device ("bfloat16", "float16" or None for fp32).
 
     CUDA: auto = bf16 where the GPU has it, else fp16 (with a GradScaler). CPU: auto = bf16 only on
-    cores that multiply bf16 in hardware (avx512_bf16, amx_bf16): there ResNet-18 trains 1.3x faster
-    per image at 48-64 px (benchmarks/train_profile.py); elsewhere oneDNN emulates bf16, so auto stays
-    fp32. `isa`: the CPU's instruction sets (default: this machine's, edgecv.system.probes.cpu_info).
+    cores that multiply bf16 in hardware (avx512_bf16, amx_bf16): there a ResNet-18 step took 1.28x
+    less time at 48 px and 1.55x at 96 px (benchmarks/train_profile.py); elsewhere oneDNN emulates
+    bf16, so auto stays fp32. `isa`: the CPU's instruction sets (default: this machine's, edgecv.system.probes.cpu_info).
     """
     if amp == "off":
         return None
