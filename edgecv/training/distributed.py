@@ -27,6 +27,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -287,11 +288,11 @@ def train_distributed(cfg, callbacks, resume, log, trainer_cls=Trainer) -> Path:
     import torch.distributed as dist
 
     init_process_group(cfg)
-    lock = []
+    held = contextlib.ExitStack()
 
     def pick_and_lock() -> str:    # rank 0 holds the run folder's lock for the whole job (one writer)
         run_dir = Path(resume) if resume else next_run_dir(cfg.out)
-        lock.append(RunLock(run_dir, "edgecv train (torchrun)", flag="--resume" if resume else "--out").__enter__())
+        held.enter_context(RunLock(run_dir, "edgecv train (torchrun)", flag="--resume" if resume else "--out"))
         return str(run_dir)
 
     try:
@@ -299,7 +300,6 @@ def train_distributed(cfg, callbacks, resume, log, trainer_cls=Trainer) -> Path:
         trainer = distributed_class(trainer_cls)(cfg, run_dir, callbacks, log, resume=bool(resume))
         return trainer.fit()
     finally:
-        for held in lock:
-            held.release()
+        held.close()
         if dist.is_initialized():
             dist.destroy_process_group()
