@@ -107,8 +107,9 @@ def model_step(imgsz: int, batch: int, batches: int, channels_last: bool, compil
 
 def alternating(imgsz: int, batch: int, rounds: int) -> dict:
     """Median ms per image of one training step of fp32 (what a CPU without bf16 trains with),
-    channels_last and bf16 autocast (`--amp auto` on avx512_bf16/amx_bf16 cores), one step of each
-    in turn per round (ABBA), so a neighbour's load hits all three alike; after two warm-up steps each."""
+    channels_last, bf16 autocast (`--amp auto` on avx512_bf16/amx_bf16 cores) and bf16 with
+    channels_last, one step of each in turn per round (ABBA), so a neighbour's load hits all alike;
+    after two warm-up steps each."""
     import contextlib
     import statistics
 
@@ -116,7 +117,8 @@ def alternating(imgsz: int, batch: int, rounds: int) -> dict:
     import torchvision
 
     x, y = torch.randn(batch, 3, imgsz, imgsz), torch.randint(0, 10, (batch,))
-    kinds = {"fp32": (False, False), "channels_last": (True, False), "bf16_autocast": (False, True)}
+    kinds = {"fp32": (False, False), "channels_last": (True, False), "bf16_autocast": (False, True),
+             "bf16_channels_last": (True, True)}
     nets = {}
     for name, (cl, _) in kinds.items():
         torch.manual_seed(0)
@@ -215,7 +217,8 @@ def main(argv=None) -> int:
         print(f"  model  {name:22s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()))
     for size, r in alt.items():
         print(f"  alternating, batch {args.batch // 2}, {size:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items())
-              + f"  (fp32 / bf16 {r['fp32'] / r['bf16_autocast']:.2f}x)")
+              + f"  (fp32 / bf16 {r['fp32'] / r['bf16_autocast']:.2f}x,"
+              f" bf16 channels_last / bf16 {r['bf16_channels_last'] / r['bf16_autocast']:.2f}x)")
     print(f"  checkpoint ({stall['mb']} MB) stalls the loop {stall['in_loop']:.0f} ms written in it, "
           f"{stall['background']:.0f} ms handed to the background writer")
     payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),

@@ -86,7 +86,9 @@ class TrainConfig:
     amp: str = option("auto", "mixed precision (autocast); auto = bf16 on CUDA (fp16 where the GPU lacks bf16) "
                       "and on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else off",
                       choices=("auto", "bf16", "fp16", "off"), group="hardware")
-    channels_last: str = option("auto", "channels_last memory format", choices=AUTO_ON_OFF, group="hardware")
+    channels_last: str = option("auto", "channels_last memory format; auto = on with CUDA, off on a CPU (there a "
+                                "ResNet-18 step was 0.9-1.03x the time of NCHW by size: benchmarks/train_profile.py)",
+                                choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")
     workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, group="hardware")
     gpu_preprocess: str = option("auto", "normalise (and augment) uint8 batches on the device; auto = on with CUDA",

@@ -62,13 +62,16 @@ def check_imagenet_available(arch: str, timeout: float = 3.0):
 
 
 def nonfinite_tensor(model) -> str:
-    """Name of the first parameter or buffer holding NaN/inf, or ""."""
+    """Name of the first parameter or buffer holding NaN/inf, or "". One sum per tensor and a single
+    check decide the usual all-finite case (a NaN or inf makes its sum non-finite); only then, or on
+    an overflowing sum, each tensor is tested alone (one device sync each)."""
     import torch
 
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            return name
-    return ""
+    named = [(n, t) for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_floating_point()]
+    with torch.no_grad():
+        if not named or bool(torch.isfinite(torch.stack([t.float().sum() for _, t in named])).all()):
+            return ""
+        return next((n for n, t in named if not bool(torch.isfinite(t).all())), "")
 
 
 def nan_error(trainer, epoch: int, what: str) -> EdgecvError:

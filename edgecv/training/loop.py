@@ -150,13 +150,13 @@ class Trainer:
                  f"{self.steps.describe()} -> {self.run_dir}")
         try:
             self.run_epochs()
+            self.finish_callbacks()     # curves.png drawn while the last checkpoints are written; errors propagate
         except KeyboardInterrupt:   # Ctrl-C / SIGTERM: curves.png and TensorBoard still reach the last epoch
             with contextlib.suppress(Exception):   # (a failing write must not hide the interrupt)
                 self.finish_callbacks()
             raise
         finally:
-            self.checkpoints.close()    # queued checkpoints reach the disk (or their error surfaces) first
-        self.finish_callbacks()     # other errors (disk full, NaN) propagate as they are
+            self.checkpoints.close()    # every queued checkpoint on disk (or its error raised) before returning
         self.log(f"done: best {cfg.monitor} {self.best:.4g} at epoch {self.best_epoch + 1}; "
                  f"{self.run_dir / 'best.pt'}" if self.best is not None else f"done: {self.run_dir}")
         return self.run_dir

@@ -82,8 +82,8 @@ class Steps:
             load_weights(self.model, cfg.weights, self.meta.classes, self.log)
         self.counts = freeze(self.model, cfg.model, cfg.freeze)
         self.model.to(self.device)
-        cuda = self.device.type == "cuda"
-        if cuda and cfg.channels_last in ("auto", "on"):
+        self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         name = amp_dtype(cfg.amp, self.device.type)
         self.amp_dtype = getattr(torch, name) if name else None
@@ -150,8 +150,7 @@ class Steps:
     def to_device(self, x, y):
         import torch
 
-        fmt = torch.channels_last if (self.device.type == "cuda" and x.ndim == 4 and
-                                      self.cfg.channels_last in ("auto", "on")) else torch.contiguous_format
+        fmt = torch.channels_last if (self.channels_last and x.ndim == 4) else torch.contiguous_format
         return (x.to(self.device, non_blocking=True, memory_format=fmt), y.to(self.device, non_blocking=True))
 
     # --- epochs -------------------------------------------------------------------------------

@@ -47,3 +47,22 @@ def test_a_failed_background_write_is_raised_by_wait(tmp_path):
     assert load_checkpoint(tmp_path / "after.pt")["epoch"] == 1    # later files still written, in order
     writer.wait()                                                 # the error is reported once
     writer.close()
+
+
+def test_copies_are_shared_within_a_round_and_reused_after_wait(tmp_path):
+    """best.pt and last.pt of one epoch share one copy of the model; the next epoch's copy goes
+    into the same memory once the files are written, and still holds the new values."""
+    model = torch.nn.Linear(3, 2)
+    writer = CheckpointWriter()
+    writer.save(tmp_path / "best.pt", model, META, epoch=0)
+    writer.save(tmp_path / "last.pt", model, META, epoch=0)
+    shared = {id(c[2]) for c in writer._copies.values()}
+    assert len(writer._copies) == 2 and len(shared) == 2          # weight and bias, copied once each
+    writer.wait()
+    with torch.no_grad():
+        model.weight.mul_(0.0)
+    writer.save(tmp_path / "last.pt", model, META, epoch=1)
+    writer.close()
+    assert {id(c[2]) for c in writer._copies.values()} == shared  # the same buffers, refilled
+    assert torch.count_nonzero(load_checkpoint(tmp_path / "last.pt")["model"]["weight"]) == 0
+    assert torch.count_nonzero(load_checkpoint(tmp_path / "best.pt")["model"]["weight"]) > 0

@@ -179,6 +179,26 @@ def test_amp_auto_is_bf16_only_where_the_cpu_has_bf16_instructions(cls_data, tmp
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("flag, want", [("on", True), ("auto", False), ("off", False)])
+def test_channels_last_on_applies_on_a_cpu_and_auto_keeps_nchw_there(cls_data, tmp_path, flag, want):
+    """--channels-last on is honoured on a CPU (it was CUDA-only, silently); auto stays NCHW there."""
+    import torch
+
+    import edgecv
+    from edgecv.training.callbacks import Callback
+
+    seen = []
+
+    class Look(Callback):
+        def on_batch_end(self, trainer, step, loss):
+            seen.append(trainer.steps.model.conv1.weight.is_contiguous(memory_format=torch.channels_last))
+
+    edgecv.train(data=str(cls_data), imgsz=32, epochs=1, batch=8, pretrained="none", out=str(tmp_path / "r"),
+                 progress=False, tensorboard=False, device="cpu", channels_last=flag, callbacks=[Look()],
+                 log=lambda *a: None)
+    assert seen and set(seen) == {want}
+
+
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
 def test_cpu_optimizer_is_fused_and_steps_like_the_per_tensor_one(name):
     """Adam/AdamW take the fused single-kernel step on the CPU (5x faster on a ResNet-18 here); the
