@@ -87,7 +87,8 @@ class TrainConfig:
                       "and on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else off",
                       choices=("auto", "bf16", "fp16", "off"), group="hardware")
     channels_last: str = option("auto", "channels_last memory format; auto = on with CUDA, off on a CPU (there a "
-                                "ResNet-18 step was 0.9-1.03x the time of NCHW by size: benchmarks/train_profile.py)",
+                                "ResNet-18 step took 0.94-1.06x NCHW's time in bf16, 0.89-1.26x in fp32, from 96 to "
+                                "32 px: benchmarks/train_profile.py)",
                                 choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")
     workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, group="hardware")
@@ -133,7 +134,10 @@ class TrainConfig:
     def settle(self, n_train: int) -> "TrainConfig":
         """The auto values that depend on the data (--batch 0, --lr 0), fixed once the training split
         (per process) is known; config.yaml keeps the numbers. Batch 64 with lr 2e-3 against 32 with
-        1e-3 on tinted digits (1,258 images, 48 px, 2 cores): the same accuracy in 0.8x the time."""
+        1e-3 on tinted digits (1,258 images, 48 px, 2 cores): the same accuracy in 0.8x the time. Below
+        BIG_SET 64 is not safe: on 400 random-tint digits it stayed at chance (10%) where 32 reached
+        36-40% (held-out seeds 101/102, JSON train_defaults-b64rule-quick), though it won on 546
+        long-tailed digits (44.4/40.4% vs 37.8/36.3%)."""
         if not self.batch:
             self.batch = 8 if self.task == "regress" else 64 if n_train >= BIG_SET else 32
         if self.lr == 0:
