@@ -43,6 +43,10 @@ def option(default=None, help: str = "", *, choices=None, low=None, high=None, g
     return field(default=default, metadata=meta)
 
 
+MAX_SEED = 2 ** 32 - 1   # numpy's generators take seeds below 2**32
+MAX_SIZE = 4096          # a side above this is a typo, not a network input (100000 px asked 30 GB of one resize)
+
+
 def parse_size(value) -> Any:
     """--imgsz everywhere: 224, '224', '160,120' (H,W), '160x120' or [160, 120] -> 224 or (160, 120)."""
     if isinstance(value, bool):
@@ -57,8 +61,8 @@ def parse_size(value) -> Any:
         nums = [float(p) for p in parts]
     except (TypeError, ValueError):
         raise ValueError(f"{value!r} is not N or H,W")
-    if len(nums) not in (1, 2) or not all(math.isfinite(n) and n.is_integer() and n >= 8 for n in nums):
-        raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8")
+    if len(nums) not in (1, 2) or not all(math.isfinite(n) and n.is_integer() and 8 <= n <= MAX_SIZE for n in nums):
+        raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8 and <= {MAX_SIZE}")
     h, w = int(nums[0]), int(nums[-1])
     return h if h == w else (h, w)
 
@@ -200,6 +204,31 @@ def from_args(cls, args, **extra):
     return load(cls, getattr(args, "config", None), {**overrides(cls, args), **extra})
 
 
+def safe_load_unique(text: str):
+    """yaml.safe_load that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *base`: merged keys may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key!r} is given twice (line {key_node.start_mark.line + 1}); keep one",
+                        key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    loader = UniqueKeys(text)     # a SafeLoader: plain data only, as yaml.safe_load
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path) -> dict:
     import yaml
 
@@ -207,7 +236,7 @@ def read_yaml(path) -> dict:
     if not p.is_file():
         raise EdgecvError(f"{p}: config file not found; check the path")
     try:
-        d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        d = safe_load_unique(p.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
         raise EdgecvError(f"{p}: not valid YAML ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
     if not isinstance(d, dict):

@@ -128,9 +128,21 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """`path` lies inside the existing folder `folder` (symlinks resolved)."""
+    try:
+        if not folder.is_dir():
+            return False
+        inner, outer = str(path.resolve()), str(folder.resolve())
+        return os.path.commonpath([inner, outer]) == outer
+    except (OSError, RuntimeError):
+        return False
+
+
 def check_output(path, inputs=(), flag: str = "the output", folder: bool = False) -> Path:
     """Refuse, before any work, an output that would overwrite one of `inputs` (the same file,
-    also through a symlink or a hard link) or that cannot be written (a read-only file
+    also through a symlink or a hard link), that lies inside an input folder (a dataset's image,
+    a new file a later listing would take as data) or that cannot be written (a read-only file
     system, a path under a regular file, no permission). `folder`: `path` is an output folder
     (it may exist; then it must be a folder).
 
@@ -144,6 +156,9 @@ def check_output(path, inputs=(), flag: str = "the output", folder: bool = False
         if _same(path, src):
             raise EdgecvError(f"{flag} {path}: is {src}, an input of this command; writing it would destroy "
                               "the input; pick another file name")
+        if _inside(path, src):
+            raise EdgecvError(f"{flag} {path}: is inside {src}, an input folder of this command; writing there "
+                              "would overwrite or add to its files; pick a path outside it")
     if not folder and path.is_dir():
         raise EdgecvError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'out.json'}")
     if folder and path.exists() and not path.is_dir():

@@ -45,6 +45,11 @@ def printable(text: str, newlines: bool = True) -> str:
     return text
 
 
+def cell(text) -> str:
+    """A name in a table row: every control character, line breaks too, escaped (one row stays one line)."""
+    return printable(text, newlines=False)
+
+
 def bounded(text: str, limit: int = MAX_ERROR) -> str:
     """At most about `limit` characters: the start and the end (where the fix is named), and how
     many characters were left out in between."""

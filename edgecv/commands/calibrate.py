@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import add_arguments as add_config_arguments
-from ..config import from_args, option
+from ..config import MAX_SEED, from_args, option
 
 
 @dataclass
@@ -16,7 +16,7 @@ class CalibrateConfig:
     data: str = option("", "training images: a dataset folder or any image folder", metavar="DIR", required=True)
     size: int = option(512, "number of images", low=1)
     task: str = option("classify", "dataset task", choices=("classify", "binary", "regress"))
-    seed: int = option(0, "seed of the stratified draw", low=0)
+    seed: int = option(0, "seed of the stratified draw", low=0, high=MAX_SEED)
     out: Optional[str] = option(None, "list file (default calibration/<data name>.txt)", metavar="FILE")
 
 

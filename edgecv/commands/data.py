@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import add_arguments as add_config_arguments
-from ..config import from_args, option
+from ..config import MAX_SEED, from_args, option
 
 
 def _size(text):
@@ -34,7 +34,7 @@ class DataConfig:
     task: Optional[str] = option(None, "dataset task (default: guessed from the layout)",
                                  choices=("classify", "binary", "regress"))
     split: str = option("0.8,0.1,0.1", "train,val,test fractions for a flat layout")
-    seed: int = option(0, "seed of the split (and of synth)", low=0)
+    seed: int = option(0, "seed of the split (and of synth)", low=0, high=MAX_SEED)
     json: Optional[str] = option(None, "write the report as JSON", metavar="FILE")
     kind: Optional[str] = option(None, "what synth draws (default by task)", choices=("shapes", "ball", "digits"),
                                  group="synth")

@@ -14,13 +14,14 @@ from typing import Optional
 
 import numpy as np
 
-from ..config import load, nest_options, option, to_dict
+from ..config import MAX_SEED, load, nest_options, option, to_dict
 from ..errors import EdgecvError
 from ..meta import ModelMeta
 from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
 from ..registry import lazy
 from ..rundir import RunDir
+from ..text import cell
 from .scoring import check_compatible, check_task, latency_summary, metrics_for, run_items
 
 
@@ -33,7 +34,7 @@ class EvalConfig:
     data: str = option("", "dataset folder", metavar="DIR", required=True)
     split: str = option("test", "which split to score", choices=("train", "val", "test", "all"))
     split_file: str = option("auto", "split.json to reuse (auto: the run's; none: recompute)", metavar="FILE")
-    seed: int = option(0, "split seed when no split.json is used", low=0)
+    seed: int = option(0, "split seed when no split.json is used", low=0, high=MAX_SEED)
     fractions: str = option("0.8,0.1,0.1", "split fractions when no split.json is used")
     batch: int = option(1, "images per inference call (latency is per call)", low=1)
     device: str = option("cpu", "cpu or cuda")
@@ -69,10 +70,12 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
     from ..modelcheck import check_model
 
     model, data, split = Path(cfg.model), cfg.data, cfg.split
-    if cfg.json:   # before the model is opened: not onto the model, its sidecar, the data; writable
-        from ..fileio import check_output
+    from ..fileio import check_output
 
+    if cfg.json:   # before the model is opened: not onto the model, its sidecar, the data; writable
         check_output(cfg.json, inputs=[model, f"{model}.json", data, cfg.split_file], flag="--json")
+    if cfg.plots not in (None, "", "auto", "none"):
+        check_output(cfg.plots, inputs=[data], flag="--plots", folder=True)
     onnx = model.suffix.lower() == ".onnx" and model.is_file()
     if meta is None and onnx and cfg.describe.given():
         meta = cfg.describe.meta(onnx_meta(model))      # a foreign ONNX, or corrected metadata
@@ -116,13 +119,13 @@ def report(result: dict, meta: ModelMeta, log=print):
             log(f"  {name:>10}: rmse {v['rmse']:.3f}  mae {v['mae']:.3f}")
         return
     log(f"  accuracy {m['accuracy']:.4f}" + (f"   top5 {m['top5']:.4f}" if "top5" in m else ""))
-    w = max(8, max(len(c) for c in meta.classes) + 1)
+    w = max(8, max(len(cell(c)) for c in meta.classes) + 1)
     log(f"  {'class':>{w}} precision recall     f1 support")
     for c, v in m["per_class"].items():
-        log(f"  {c:>{w}} {v['precision']:9.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:7d}")
+        log(f"  {cell(c):>{w}} {v['precision']:9.3f} {v['recall']:6.3f} {v['f1']:6.3f} {v['support']:7d}")
     log("  confusion (rows = truth, cols = predicted):")
     for c, row in zip(meta.classes, m["confusion"]):
-        log(f"  {c:>{w}} " + " ".join(f"{v:4d}" for v in row))
+        log(f"  {cell(c):>{w}} " + " ".join(f"{v:4d}" for v in row))
 
 
 def plot_confusion(cm, classes, path: Path, title: str = ""):

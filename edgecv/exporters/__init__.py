@@ -176,6 +176,10 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
     from ..fileio import check_output
 
     out_dir = check_output(Path(cfg.out) if cfg.out else model.parent, inputs=[model], flag="--out", folder=True)
+    if cfg.bundle:
+        from .bundles import preflight
+
+        preflight(cfg.bundle, model)
     job = ExportJob(cfg, out_dir, log)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.bundle == "triton" and model.suffix in (".pt", ".pth") and not cfg.dynamic:

@@ -52,7 +52,8 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
             raise EdgecvError(f"{src}: {len(missing)} listed image(s) are missing (e.g. {missing[0]}); rewrite it with `edgecv calibrate`")
         images = paths[:size]
     elif not src.is_dir():
-        raise EdgecvError(f"{src}: calibration folder not found; pass --calib DIR (training images) or a list .txt")
+        raise EdgecvError(f"{src}: calibration folder not found; give a folder of training images or a list .txt "
+                          "(--data of `edgecv calibrate`, --calib of `edgecv export`)")
     else:
         try:
             images = _stratified(load_dataset(src, task, seed=seed).items("train"), size, seed)

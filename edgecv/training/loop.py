@@ -132,7 +132,9 @@ class Trainer:
         auto_lr = cfg.lr == "auto"
         cfg.lr = 1e-3 if auto_lr else cfg.lr        # a placeholder until the range test picks it
         self.steps = Steps(cfg, self.meta, self.caches, self.log)
-        self.steps.build(self.resume_state())
+        state = self.resume_state()
+        self.steps.build(state)
+        self.restore_best(state)
         self.prepare_model()
         if not self.steps.feature_mode:
             self.loaders()
@@ -219,6 +221,20 @@ class Trainer:
                 c.best, c.wait = state.get("early_best"), int(state.get("early_wait", 0))
         self.log(f"resume: {self.run_dir}/last.pt, continuing at epoch {self.start_epoch + 1}")
         return state
+
+    def restore_best(self, state: Optional[dict]):
+        """--resume of a run whose best.pt went missing: last.pt's weights are the best epoch's when
+        that was the last epoch (best.pt is rewritten from them); otherwise say so rather than
+        finish pointing at a file that is not there."""
+        path = self.run_dir / "best.pt"
+        if state is None or self.best is None or path.exists() or not self.is_main:
+            return
+        if self.best_epoch != int(state["epoch"]):
+            raise EdgecvError(f"{path}: missing, and last.pt holds epoch {int(state['epoch']) + 1}, not the best "
+                              f"(epoch {self.best_epoch + 1}); put best.pt back, or train again with another --out")
+        self.save("best.pt", self.best_epoch, resumable=False)
+        self.checkpoints.wait()
+        self.log(f"resume: best.pt was missing; rewritten from last.pt (epoch {self.best_epoch + 1}, the best)")
 
     def save(self, name: str, epoch: int, resumable: bool = True):
         """last.pt carries optimizer/scheduler state for --resume; best.pt is the deployable model only."""

@@ -59,6 +59,7 @@ def prune_channels(model, meta, ratio: float, importance: str = "l2", round_to: 
         raise EdgecvError(f"--importance {importance}: choose {' or '.join(IMPORTANCE)}")
     if ratio == 0:
         return model
+    _check_reachable(model, ratio, round_to)
     h, w = meta.preprocess.imgsz
     model.eval()
     pruner = tp.pruner.MetaPruner(
@@ -66,6 +67,24 @@ def prune_channels(model, meta, ratio: float, importance: str = "l2", round_to: 
         pruning_ratio=ratio, ignored_layers=[head_linear(model)[1]], round_to=round_to or None)
     pruner.step()
     return model
+
+
+def _check_reachable(model, ratio: float, round_to: int):
+    """Torch-Pruning leaves a layer whole when `ratio` would round its channels to nothing, so a
+    ratio near 1 would prune less than a smaller one: refuse it, naming the largest that works."""
+    import torch
+
+    keep = max(int(round_to or 1), 1)
+    convs = [(n, m.out_channels) for n, m in model.named_modules()   # layers of <= keep channels (a
+             if isinstance(m, torch.nn.Conv2d) and m.out_channels > keep]   # squeeze-excite's) stay whole anyway
+    if not convs:
+        return
+    name, narrow = min(convs, key=lambda c: c[1])
+    if narrow * (1 - ratio) < keep:
+        top = max(0.0, 1 - keep / narrow)
+        raise EdgecvError(f"--ratio {ratio}: would leave fewer than {keep} of the {narrow} channels of {name} "
+                          f"(--round-to {keep}); the most this model takes is --ratio {top:.3f}"
+                          + (", or lower --round-to" if keep > 1 else ""))
 
 
 def _trainer_reusing(split_file: Path):
@@ -96,6 +115,9 @@ def prune_run(run, ratio: float = 0.5, epochs: int = 5, out=None, importance: st
     if (out / "last.pt").exists() or (out / "best.pt").exists():
         raise EdgecvError(f"{out}: already holds a pruned run; pass another --out or remove it")
     out.mkdir(parents=True, exist_ok=True)
+    if ratio > 0 and count_params(model) >= before:
+        raise EdgecvError(f"--ratio {ratio}: Torch-Pruning removed no channel of {ckpt}; try a larger --ratio "
+                          "or --round-to 1")
     info = {"source": str(ckpt), "ratio": ratio, "importance": importance, "round_to": round_to,
             "params_before": before, "params_after": count_params(model)}
     save_checkpoint(out / "pruned.pt", model, meta, pruning=info)

@@ -136,10 +136,19 @@ def default_metric(task: str) -> str:
     return "val_accuracy" if task in ("classify", "binary") else "val_loss"
 
 
+def check_metric(metric: str, task: str) -> str:
+    """--metric checked before any trial: the metrics a run of `task` reports each epoch."""
+    known = ("val_loss", "val_accuracy", "train_loss") if task in ("classify", "binary") else \
+        ("val_loss", "val_mae", "val_rmse_px", "train_loss")
+    if metric not in known:
+        raise EdgecvError(f"--metric {metric}: a {task} run does not report it; choose one of {', '.join(known)}")
+    return metric
+
+
 def open_study(out: Path, space: dict, metric: str, maximize: bool, seed: int, startup: int):
     """The Optuna study in OUT/study.db: created, or loaded to resume (same space and metric only)."""
     optuna = require("optuna", "tune", "hyper-parameter search")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # a failed trial's error is edgecv's one line
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(
@@ -215,7 +224,7 @@ def tune(config=None, space=None, trials: Optional[int] = None, timeout: Optiona
         raise EdgecvError("no data folder; pass --data DIR (class folders or labels.csv)")
     if trials is not None and trials < 1 or timeout is not None and not timeout > 0 or startup_trials < 0:
         raise EdgecvError("--trials must be >= 1, --timeout (minutes) > 0 and --startup-trials >= 0")
-    metric = metric or default_metric(base.task)
+    metric = check_metric(metric or default_metric(base.task), base.task)
     maximize = metric.endswith("accuracy")
     space = load_space(space, base.task)
     out = Path(out)

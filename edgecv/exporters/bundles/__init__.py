@@ -29,6 +29,7 @@ BUNDLES.register("deepstream", "edgecv.exporters.bundles.deepstream:write",
                  "nvinfer config_infer_primary_<name>.txt, labels, ONNX")
 BUNDLES.register("triton", "edgecv.exporters.bundles.triton:write",
                  "Triton model repository: <name>/config.pbtxt, <name>/1/model.onnx, labels")
+LABEL_SEP = {"deepstream": ";"}    # labels.txt: one line per class, DeepStream one ';'-separated line
 
 
 @dataclass
@@ -62,7 +63,11 @@ def write_bundle(kind: str, src: Path, folder: Path, opts: BundleOptions, log=pr
     if folder.exists():
         shutil.rmtree(folder)   # a rewritten bundle never keeps files of an older one
     folder.mkdir(parents=True)
-    writer(src, meta, folder, opts)
+    try:
+        writer(src, meta, folder, opts)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)   # no half bundle that a rerun would then refuse
+        raise
     log(f"bundle {kind}: {folder} ({', '.join(sorted(p.name for p in folder.iterdir()))})")
     log(f"  on the device: see {folder / 'README.txt'}")
     return folder
@@ -74,12 +79,35 @@ def write_labels(path: Path, meta: ModelMeta, sep: str = "\n") -> Optional[Path]
     (DeepStream's classifier labels: one line per output layer). None for regression."""
     if meta.task == "regress":
         return None
-    names = list(meta.classes)   # binary models have two classes too: [negative, positive]
-    bad = [n for n in names if sep in n or "\n" in n or (sep == ";" and ";" in n)]
-    if bad:
-        raise EdgecvError(f"class name(s) {bad} contain {sep!r}, which this runtime's label file cannot hold; rename them")
-    write_text(path, sep.join(names) + "\n")
+    check_labels(meta, sep)
+    write_text(path, sep.join(meta.classes) + "\n")   # binary models have two classes too
     return path
+
+
+def check_labels(meta: ModelMeta, sep: str = "\n"):
+    bad = [n for n in meta.classes if sep in n or "\n" in n or "\r" in n] if meta.task != "regress" else []
+    if bad:
+        raise EdgecvError(f"class name(s) {bad} contain {sep!r} or a line break, which this runtime's label file "
+                          "cannot hold; rename the class folders and train again")
+
+
+def preflight(kind: str, model: Path):
+    """Before any export work: the bundle exists and the model's class names fit its label file."""
+    from ...meta import onnx_meta
+
+    BUNDLES.get(kind)
+    meta = None
+    if model.suffix == ".onnx":
+        meta = onnx_meta(model)
+    else:
+        from ...models.checkpoint import load_checkpoint
+
+        try:
+            meta = ModelMeta.from_dict(load_checkpoint(model)["meta"])
+        except (EdgecvError, TypeError, ValueError, AttributeError, KeyError):
+            return   # the export itself then says what is wrong with the file
+    if meta is not None:
+        check_labels(meta, LABEL_SEP.get(kind, "\n"))
 
 
 def write_meta(folder: Path, meta: ModelMeta, model_file: str, kind: str, **extra) -> Path:
