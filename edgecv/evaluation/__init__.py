@@ -74,8 +74,9 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
 
     if cfg.json:   # before the model is opened: not onto the model, its sidecar, the data; writable
         check_output(cfg.json, inputs=[model, f"{model}.json", data, cfg.split_file], flag="--json")
-    if cfg.plots not in (None, "", "auto", "none"):
-        check_output(cfg.plots, inputs=[data], flag="--plots", folder=True)
+    plot_dir = model.parent if cfg.plots == "auto" else (None if cfg.plots in (None, "none") else Path(cfg.plots))
+    if plot_dir is not None and cfg.plots != "auto":
+        check_output(plot_dir, inputs=[data], flag="--plots", folder=True)
     onnx = model.suffix.lower() == ".onnx" and model.is_file()
     if meta is None and onnx and cfg.describe.given():
         meta = cfg.describe.meta(onnx_meta(model))      # a foreign ONNX, or corrected metadata
@@ -95,8 +96,6 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
               "metrics": metrics_for(m, outputs, truth, sizes), "latency_ms": latency_summary(lat, cfg.batch),
               "config": to_dict(cfg)}
     report(result, m, log)
-    plots = cfg.plots
-    plot_dir = model.parent if plots == "auto" else (None if plots in (None, "none") else Path(plots))
     if m.task != "regress" and plot_dir is not None:
         title = f"{model.name} on the {split} split: accuracy {result['metrics']['accuracy']:.1%}, {len(outputs)} images"
         result["confusion_png"] = str(plot_confusion(result["metrics"]["confusion"], m.classes,

@@ -112,14 +112,15 @@ def prune_run(run, ratio: float = 0.5, epochs: int = 5, out=None, importance: st
     prune_channels(model, meta, ratio, importance, round_to)
     meta.extra["pruned"] = channel_config(model)
     out = Path(out) if out else run / "pruned"
+    after = count_params(model)
+    if ratio > 0 and after >= before:
+        raise EdgecvError(f"--ratio {ratio}: Torch-Pruning removed no channel of {ckpt}; try a larger --ratio "
+                          "or --round-to 1")
     if (out / "last.pt").exists() or (out / "best.pt").exists():
         raise EdgecvError(f"{out}: already holds a pruned run; pass another --out or remove it")
     out.mkdir(parents=True, exist_ok=True)
-    if ratio > 0 and count_params(model) >= before:
-        raise EdgecvError(f"--ratio {ratio}: Torch-Pruning removed no channel of {ckpt}; try a larger --ratio "
-                          "or --round-to 1")
     info = {"source": str(ckpt), "ratio": ratio, "importance": importance, "round_to": round_to,
-            "params_before": before, "params_after": count_params(model)}
+            "params_before": before, "params_after": after}
     save_checkpoint(out / "pruned.pt", model, meta, pruning=info)
     log(f"prune: {ckpt} {meta.arch} {before:,} -> {info['params_after']:,} params "
         f"({info['params_after'] / before:.1%}), {importance} importance, ratio {ratio}")
