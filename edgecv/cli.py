@@ -12,6 +12,7 @@ and main(args); user errors (EdgecvError) print one line and exit 2, without a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -50,15 +51,18 @@ def main(argv=None) -> int:
     made terminal-safe (edgecv/text.py: redacted, control characters escaped), a closed pipe
     (`edgecv info | head -1`) ending it quietly and user errors printed as one bounded line."""
     from .signals import exit_code, terminate_as_interrupt
-    from .text import close_broken_stdout, error_line, safe_streams
+    from .text import StreamError, close_broken_stdout, error_line, safe_streams
 
     argv = sys.argv[1:] if argv is None else list(argv)
     with safe_streams(), terminate_as_interrupt():
         try:
             return _run(argv)
         except EdgecvError as e:
+            if isinstance(e, StreamError):
+                close_broken_stdout()   # the flush at exit must not fail again
             if os.environ.get("RANK", "0") == "0":   # under torchrun, one message, not one per process
-                print(f"edgecv {argv[0] if argv else ''}: error: {error_line(str(e))}", file=sys.stderr)
+                with contextlib.suppress(OSError):  # stderr itself may be the full disk
+                    print(f"edgecv {argv[0] if argv else ''}: error: {error_line(str(e))}", file=sys.stderr)
             return e.exit_code
         except KeyboardInterrupt as e:
             why = f" by {e}" if getattr(e, "signum", None) else ""

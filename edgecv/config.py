@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from .errors import EdgecvError
+from .spec import MAX_SIDE
 
 _NONE = type(None)
 
@@ -44,7 +45,9 @@ def option(default=None, help: str = "", *, choices=None, low=None, high=None, g
 
 
 MAX_SEED = 2 ** 32 - 1   # numpy's generators take seeds below 2**32
-MAX_SIZE = 4096          # a side above this is a typo, not a network input (100000 px asked 30 GB of one resize)
+MAX_SIZE = MAX_SIDE
+MAX_THREADS = 1024       # --threads 100000 asked ONNX Runtime for 100000 threads (16 GB of stacks)
+MAX_WORKERS = 128        # DataLoader processes: more is a typo, and a fork storm
 
 
 def parse_size(value) -> Any:
@@ -65,6 +68,15 @@ def parse_size(value) -> Any:
         raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8 and <= {MAX_SIZE}")
     h, w = int(nums[0]), int(nums[-1])
     return h if h == w else (h, w)
+
+
+def parse_device(value) -> str:
+    """--device everywhere, checked when read: auto, cpu, cuda, cuda:N, gpu, gpu:N (OpenVINO's Intel GPU)."""
+    s = str(value).strip().lower()
+    kind, sep, index = s.partition(":")
+    if kind in ("auto", "cpu") and not sep or kind in ("cuda", "gpu") and (not sep or index.isdigit()):
+        return s
+    raise ValueError(f"{value!r}: use auto, cpu, cuda or cuda:N (gpu or gpu:N: an Intel GPU with OpenVINO)")
 
 
 def size_hw(value) -> Tuple[int, int]:

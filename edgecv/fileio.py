@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from .errors import EdgecvError
 
@@ -139,16 +140,21 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def check_output(path, inputs=(), flag: str = "the output", folder: bool = False) -> Path:
+def check_output(path, inputs=(), flag: str = "the output", folder: bool = False, example: str = "out.json",
+                 others: Optional[dict] = None) -> Path:
     """Refuse, before any work, an output that would overwrite one of `inputs` (the same file,
     also through a symlink or a hard link), that lies inside an input folder (a dataset's image,
     a new file a later listing would take as data) or that cannot be written (a read-only file
     system, a path under a regular file, no permission). `folder`: `path` is an output folder
-    (it may exist; then it must be a folder).
+    (it may exist; then it must be a folder). `others`: {flag: path} of the command's other outputs,
+    which must be other files.
 
         check_output(args.json, inputs=[args.model, args.data], flag="--json")
     """
     path = Path(path)
+    for oflag, other in (others or {}).items():
+        if other and _same(path, Path(other)):
+            raise EdgecvError(f"{flag} {path}: is also the {oflag} file; give each output its own file name")
     for src in inputs or ():
         if src is None or str(src) == "" or "://" in str(src):
             continue
@@ -160,7 +166,7 @@ def check_output(path, inputs=(), flag: str = "the output", folder: bool = False
             raise EdgecvError(f"{flag} {path}: is inside {src}, an input folder of this command; writing there "
                               "would overwrite or add to its files; pick a path outside it")
     if not folder and path.is_dir():
-        raise EdgecvError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'out.json'}")
+        raise EdgecvError(f"{flag} {path}: is a folder; give a file name, e.g. {path / example}")
     if folder and path.exists() and not path.is_dir():
         raise EdgecvError(f"{flag} {path}: is a file, not a folder; pick another folder")
     check_writable(path.parent if not folder else path, flag, path)

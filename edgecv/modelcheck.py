@@ -18,19 +18,42 @@ from .errors import EdgecvError
 
 def input_shape(be, model) -> tuple:
     """(1, 3, H, W) buffer shape for the spec; EdgecvError if the model's fixed input disagrees."""
-    spec = be.meta.preprocess
-    h, w = spec.imgsz
+    if len(be.inputs) != 1:
+        raise EdgecvError(f"{model}: the model has {len(be.inputs)} inputs ({', '.join(list(be.inputs)[:4])}); edgecv "
+                          "feeds one image tensor: export a model whose only input is the image")
     name = next(iter(be.inputs))
     shape = tuple(be.inputs[name][0])
     if len(shape) != 4:
-        raise EdgecvError(f"{model}: input {name!r} has shape {shape}; edgecv runs NCHW image models")
+        raise EdgecvError(f"{model}: input {name!r} has shape {shape}; edgecv runs image models with one "
+                          "(N, 3, H, W) input")
+    spec = _adopt_pixels(be, shape)
+    h, w = spec.imgsz
     nhwc = spec.layout == "NHWC"   # embedded-preprocessing models (edgecv export --embed-preprocess)
     c, mh, mw = (shape[3], shape[1], shape[2]) if nhwc else shape[1:]
-    if (isinstance(c, int) and c > 0 and c != 3) or (mh > 0 and mh != h) or (mw > 0 and mw != w):
+    if not nhwc and shape[3] == 3 and c != 3:
+        raise EdgecvError(f"{model}: takes channels-last input {shape} (NHWC); edgecv feeds float models normalized "
+                          "NCHW images: export it channels-first (N, 3, H, W), or with uint8 NHWC input that "
+                          "normalises in its graph")
+    if isinstance(c, int) and c > 0 and c != 3:
+        raise EdgecvError(f"{model}: takes {c}-channel input; edgecv feeds RGB images (3 channels): export it with "
+                          "a 3-channel input (a grayscale model can average the channels in its graph)")
+    if (mh > 0 and mh != h) or (mw > 0 and mw != w):
         hint = f"pass --imgsz {mh},{mw}" if mh > 0 and mw > 0 else "check --imgsz"
-        raise EdgecvError(f"{model}: the model takes {c}x{mh}x{mw} input but the preprocessing gives 3x{h}x{w} "
+        raise EdgecvError(f"{model}: the model takes 3x{mh}x{mw} input but the preprocessing gives 3x{h}x{w} "
                           f"(expected {mh}x{mw}, given {h}x{w}); {hint}")
     return spec.input_shape(1)
+
+
+def _adopt_pixels(be, shape: tuple):
+    """A model with a uint8 input takes 0-255 pixels and normalises in its graph: casting normalized
+    floats to uint8 would feed it noise. Its spec becomes raw pixels, in the layout its shape shows."""
+    from dataclasses import replace
+
+    spec = be.meta.preprocess
+    if spec.input == "normalized" and np.dtype(be.inputs[next(iter(be.inputs))][1]) == np.uint8:
+        nhwc = shape[3] == 3 and shape[1] != 3
+        spec = be.meta.preprocess = replace(spec, input="uint8", layout="NHWC" if nhwc else "NCHW")
+    return spec
 
 
 def check_output(meta, out, model="the model"):

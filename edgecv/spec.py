@@ -9,6 +9,8 @@ Jetson imports this without torch.
 """
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Sequence, Tuple
 
@@ -21,6 +23,9 @@ RESIZE_MODES = ("stretch", "center_crop")
 # ("uint8" / "float") for models whose graph normalises itself (`edgecv export --embed-preprocess`)
 INPUTS = ("normalized", "uint8", "float")
 LAYOUTS = ("NCHW", "NHWC")
+INTERPOLATIONS = ("linear", "area", "nearest")
+MAX_SIDE = 4096          # a side above this is a typo, not a network input (100000 px asked 30 GB of one resize)
+COLORS = ("RGB",)        # edgecv networks take RGB; the runtime swaps OpenCV's BGR frames itself
 
 
 @dataclass
@@ -44,18 +49,26 @@ class PreprocessSpec:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if isinstance(self.imgsz, int):
+        """Validate every field, with types: the spec is read back from hand-editable JSON (ONNX
+        metadata, sidecars), and a bad value must be one ValueError here, not a traceback later."""
+        if isinstance(self.imgsz, Integral) and not isinstance(self.imgsz, bool):
             self.imgsz = (self.imgsz, self.imgsz)
+        if not _ints(self.imgsz, 2) or not 8 <= min(self.imgsz) <= max(self.imgsz) <= MAX_SIDE:
+            raise ValueError(f"imgsz must be (h, w), whole sides in [8, {MAX_SIDE}], got {self.imgsz!r}")
         self.imgsz = tuple(int(v) for v in self.imgsz)
+        if not (_floats(self.mean, 3) and _floats(self.std, 3)) or min(self.std) <= 0:
+            raise ValueError("mean and std need 3 finite numbers each, std > 0")
         self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
-        if self.resize not in RESIZE_MODES:
-            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
-        if len(self.imgsz) != 2 or min(self.imgsz) < 8:
-            raise ValueError(f"imgsz must be (h, w) with sides >= 8, got {self.imgsz}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("mean and std need 3 values each, std > 0")
-        if self.input not in INPUTS or self.layout not in LAYOUTS:
-            raise ValueError(f"input must be one of {INPUTS} and layout one of {LAYOUTS}")
+        if not _floats([self.crop_ratio], 1) or not 0 < self.crop_ratio <= 1:
+            raise ValueError(f"crop_ratio must be a number in (0, 1], got {self.crop_ratio!r}")
+        self.crop_ratio = float(self.crop_ratio)
+        for name, value, allowed in (("resize", self.resize, RESIZE_MODES), ("input", self.input, INPUTS),
+                                     ("layout", self.layout, LAYOUTS), ("color", self.color, COLORS),
+                                     ("interpolation", self.interpolation, INTERPOLATIONS)):
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"preprocess extra must be a JSON object, got {type(self.extra).__name__}")
         if self.layout == "NHWC" and self.input == "normalized":
             raise ValueError("NHWC input is only for models with embedded preprocessing (input uint8 or float)")
 
@@ -77,8 +90,21 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PreprocessSpec":
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocess must be a JSON object, got {type(d).__name__}")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def _ints(v, n: int) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == n and all(
+        not isinstance(x, bool) and (isinstance(x, Integral) or isinstance(x, Real) and float(x).is_integer())
+        for x in v)
+
+
+def _floats(v, n: int) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == n and all(
+        isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) for x in v)
 
 
 def _interp(spec: PreprocessSpec):

@@ -18,6 +18,8 @@ import os
 import re
 import sys
 
+from .errors import EdgecvError
+
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/@]*)@")
 _QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&](?:password|passwd|pwd|token|secret|key)=)(?P<value>[^&#\s]+)")
 # C0 controls but \t \n \r, DEL, C1 controls, and the bidi overrides that reorder what is shown
@@ -65,6 +67,15 @@ def error_line(text: str, limit: int = MAX_ERROR) -> str:
     return bounded(printable(redact(text), newlines=False), limit)
 
 
+class StreamError(EdgecvError):
+    """Writing the command's own output (stdout/stderr) failed: one line on stderr, exit 2."""
+
+    def __init__(self, stream, err: OSError):
+        name = getattr(stream, "name", "the output")
+        super().__init__(f"cannot write {name} ({err.strerror or err}); free some space or send the output "
+                         "elsewhere")
+
+
 class SafeStream:
     """A text stream that writes everything through redact() and printable() (tqdm's \\r stays)."""
 
@@ -72,8 +83,21 @@ class SafeStream:
         self._stream = stream
 
     def write(self, s: str) -> int:
-        self._stream.write(printable(redact(s)))
+        try:
+            self._stream.write(printable(redact(s)))
+        except BrokenPipeError:
+            raise                          # the reader stopped (`| head`): main() ends quietly
+        except OSError as e:               # /dev/full, a disk that filled up under `> log.txt`
+            raise StreamError(self._stream, e) from None
         return len(s)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StreamError(self._stream, e) from None
 
     def __getattr__(self, name):
         return getattr(self._stream, name)

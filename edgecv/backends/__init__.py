@@ -53,9 +53,21 @@ class Backend:
         name = next(iter(self.inputs))
         fixed = self.inputs[name][0][0]
         if isinstance(fixed, int) and fixed > 0 and len(x) != fixed:
-            return self._predict_fixed(x, name, fixed)
+            return self._finite(self._predict_fixed(x, name, fixed))
         out = self.infer({name: np.ascontiguousarray(x, np.float32)})
-        return out[output_name(out)]
+        return self._finite(out[output_name(out)])
+
+    def _finite(self, y: np.ndarray) -> np.ndarray:
+        """NaN/Inf outputs would be scored as class 0 or a point off the frame: refuse them, each caller
+        (run, serve, eval, bench, parity) then reports one line. Cost: one pass over N x K values."""
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            bad = int((~np.isfinite(y.reshape(len(y), -1))).any(axis=1).sum()) if y.ndim else 1
+            raise EdgecvError(f"{getattr(self, 'path', self.name)}: the model returned NaN or infinite values "
+                              f"(for {bad} of {len(y) if y.ndim else 1} images); its results would be meaningless. "
+                              "An FP16/INT8 build can overflow: rebuild it with --precision fp32, or check the "
+                              "model with `edgecv check --model FILE`")
+        return y
 
     def _predict_fixed(self, x, name, fixed):
         outs = []
@@ -96,6 +108,8 @@ def open_backend(path, backend: Optional[str] = None, **options) -> Backend:
         raise EdgecvError(f"{path}: no such model file; check the path (train with `edgecv train`)")
     if path.is_dir():
         raise EdgecvError(f"{path}: is a folder; pass a model file such as {path}/best.pt")
+    if path.stat().st_size == 0:
+        raise EdgecvError(f"{path}: is empty (0 bytes): an export or a copy that did not finish; export or copy it again")
     cls = BACKENDS.load(backend_for(path, backend))
     return cls(path, **options_for(cls, options))
 

@@ -143,6 +143,10 @@ class OrtBackend(Backend):
         ort = require("onnxruntime", "runtime", "needed to run .onnx models")
         wanted, explicit = resolve_providers(providers, device or "")
         if not explicit:
+            if (device or "").startswith("cuda") and PROVIDERS["cuda"] not in ort.get_available_providers():
+                raise EdgecvError(f"--device {device}: this ONNX Runtime has no CUDA provider (available: "
+                                  f"{','.join(available_providers())}); install onnxruntime-gpu (on a Jetson "
+                                  "NVIDIA's wheel: docs/jetson.md), run a TensorRT engine, or use --device cpu")
             wanted = [p for p in wanted if p in ort.get_available_providers()] or [PROVIDERS["cpu"]]
         device_id = int(device.split(":")[1]) if (device or "").startswith("cuda:") else 0
         options = provider_options(path, wanted, device_id, trt_fp16, trt_int8, trt_calib_table, workspace_mb,
@@ -152,7 +156,8 @@ class OrtBackend(Backend):
                                                 providers=wanted, provider_options=options)
         except Exception as e:
             raise EdgecvError(f"{path}: ONNX Runtime cannot load it with {','.join(SHORT.get(p, p) for p in wanted)} "
-                              f"({str(e).splitlines()[0][:160]}); re-export with `edgecv export` or try --providers cpu")
+                              f"({str(e).splitlines()[0][:160]}); re-export with `edgecv export`"
+                              + ("" if wanted == [PROVIDERS["cpu"]] else " or try --providers cpu"))
         self.path = Path(path)
         self.providers = self.session.get_providers()
         self.device = "cuda" if {PROVIDERS["cuda"], PROVIDERS["tensorrt"]} & set(self.providers) else "cpu"

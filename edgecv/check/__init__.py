@@ -98,11 +98,16 @@ def quiet(log):
 def check(model=None, data=None, out=None, json_path=None, imgsz: int = 32, epochs: int = 1, iters: int = 20,
           warmup: int = 3, log=print) -> dict:
     """Python API of `edgecv check`; returns the record (see the module docstring)."""
+    from ..fileio import check_output
     from .engines import build_engines
     from .report import make_record, print_table, write_record
     from .runs import run_paths
 
     t0 = time.perf_counter()
+    if json_path:   # before the work, not after minutes of it
+        check_output(json_path, inputs=[model, data], flag="--json")
+    if out:
+        check_output(out, inputs=[model, data], flag="--out", folder=True)
     work = Path(out) if out else Path(tempfile.mkdtemp(prefix="edgecv-check-"))
     work.mkdir(parents=True, exist_ok=True)
     rows: List[dict] = []

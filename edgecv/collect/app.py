@@ -68,7 +68,12 @@ class ServeState:
 
     def allowed(self, path: str) -> Path:
         """The model file if POST /model may open it: the --model file, or one under --runs."""
-        p = Path(path).resolve()
+        if "\0" in path:   # a NUL makes every os call raise
+            raise EdgecvError(f"{str(path)[:80]!r}: not a model path; pick one from GET /models")
+        try:
+            p = Path(path).resolve()
+        except (OSError, RuntimeError, ValueError):
+            raise EdgecvError(f"{path[:80]!r}: not a model path; pick one from GET /models") from None
         ok = self.model is not None and p == self.model.resolve()
         if not ok and self.runs is not None:
             try:

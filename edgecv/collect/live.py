@@ -92,10 +92,11 @@ class LiveView:
             for frame in each_frame(cap.channel, self.stop):
                 try:
                     self._process(frame, cap)
-                except EdgecvError as e:          # e.g. a model whose outputs do not fit its metadata
+                except Exception as e:   # e.g. a model whose outputs do not fit its metadata: the view lives on
                     cap.pool.release(frame.tensor)
-                    self.error = str(e)
-                    self.log(f"error: {e}; the model is unloaded")
+                    where = getattr(self._model, "path", "model")
+                    self.error = str(e) if isinstance(e, EdgecvError) else f"{where}: {type(e).__name__}: {e}"
+                    self.log(f"error: {self.error}; the model is unloaded")
                     with self._model_lock:
                         self._model = None
             if cap is self._cap and not self.stop.is_set():
@@ -129,8 +130,13 @@ class LiveView:
 
     # --- the model -------------------------------------------------------------------------------
     def _open(self, path) -> _Model:
-        from ..runtime.model import input_shape, open_model
+        from ..runtime.model import input_shape, open_model, undescribed
         from ..runtime.postprocess import Postprocessor
+
+        if undescribed(path):   # serve has no --imgsz/--mean/--std: its models carry their description
+            raise EdgecvError(f"{path}: has no edgecv metadata, so serve cannot know its preprocessing and labels; "
+                              "serve a model exported by edgecv (`edgecv run` can describe this one with "
+                              "--imgsz, --mean, --std, --classes)")
 
         # a .pt checkpoint (a fresh fine-tune) runs on the GPU when there is one; others as the backend likes
         device = self.device or ("auto" if Path(path).suffix.lower() in (".pt", ".pth") else None)

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import option
+from ..config import MAX_THREADS, option, parse_device
 from ..text import redact
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -23,8 +23,8 @@ class ServeConfig:
     model: Optional[str] = option(None, "show this model's predictions on the live view (.onnx, .engine, .pt)",
                                   short="-m", metavar="FILE")
     device: Optional[str] = option(None, "inference device: cpu, cuda (default: the GPU for .pt and .engine, CPU "
-                                   "for .onnx)")
-    threads: int = option(0, "CPU threads for inference (0 = all)", low=0)
+                                   "for .onnx)", parse=parse_device)
+    threads: int = option(0, "CPU threads for inference (0 = all)", low=0, high=MAX_THREADS)
     out: Optional[str] = option(None, "dataset folder to collect into (class folders or labels.csv)", short="-o",
                                 metavar="DIR", group=COLLECT)
     task: str = option("classify", "classify: a button per class; regress: click the point",

@@ -34,6 +34,10 @@ def main(args) -> int:
     from ..system.report import format_report, info
 
     cfg = from_args(InfoConfig, args)
+    if cfg.json and cfg.json != "-":
+        from ..fileio import check_output
+
+        check_output(cfg.json, flag="--json")   # before the probes, not after them
     rec = info(probe_torch=cfg.torch)
     if cfg.json == "-":
         json.dump(rec, sys.stdout, indent=2)

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..config import MAX_SEED, load, nest_options, option, to_dict
+from ..config import MAX_SEED, load, nest_options, option, parse_device, to_dict
 from ..errors import EdgecvError
 from ..meta import ModelMeta
 from ..backends.ort import ProviderOptions
@@ -37,7 +37,7 @@ class EvalConfig:
     seed: int = option(0, "split seed when no split.json is used", low=0, high=MAX_SEED)
     fractions: str = option("0.8,0.1,0.1", "split fractions when no split.json is used")
     batch: int = option(1, "images per inference call (latency is per call)", low=1)
-    device: str = option("cpu", "cpu or cuda")
+    device: str = option("cpu", "cpu or cuda", parse=parse_device)
     backend: Optional[str] = option(None, "force a backend (default: from the file suffix)", choices=_backends)
     json: Optional[str] = option(None, "write the results as JSON", metavar="FILE")
     plots: str = option("auto", "folder for the confusion matrix PNG (auto: next to the model; none)", metavar="DIR")

@@ -71,7 +71,7 @@ def _exported(fmt: str, ckpt: Path, ctx: dict) -> Path:
     from ..exporters import ExportConfig, artifact_name, export_all, run_data_root
 
     target = ctx["out_dir"] / artifact_name(fmt, ckpt)
-    if target.exists() and target.stat().st_mtime >= ckpt.stat().st_mtime:
+    if _reusable(target, ckpt, ctx):
         return target
     src = ckpt if fmt == "onnx" else _exported("onnx", ckpt, ctx)
     job = export_all(build(ExportConfig, dict(model=str(src), format=fmt, out=str(ctx["out_dir"]), dynamic=True,
@@ -81,6 +81,29 @@ def _exported(fmt: str, ckpt: Path, ctx: dict) -> Path:
     ctx["exports"].setdefault("int8", {}).update({k: _plain(v) for k, v in job.int8.items()})
     ctx["exports"].setdefault("parity", {}).update(job.parity)
     return job.paths[fmt]
+
+
+def _reusable(target: Path, ckpt: Path, ctx: dict) -> bool:
+    """An artifact of an earlier bench is reused only when it is whole (the ONNX parses), was exported
+    from this very checkpoint (its metadata's source_sha256) and, for INT8, with the asked calibration
+    method: a truncated, foreign or stale file in the bench folder is rebuilt, never timed."""
+    from ..fileio import sha256_file
+    from ..meta import onnx_meta
+
+    if not target.is_file():
+        return False
+    try:
+        import onnx
+
+        onnx.load(str(target), load_external_data=False)
+        meta = onnx_meta(target)
+    except Exception:   # truncated or not ONNX at all: whatever the parser says, it is rebuilt
+        return False
+    if "ckpt_sha256" not in ctx:
+        ctx["ckpt_sha256"] = sha256_file(ckpt)
+    method = ctx.get("calib_method", "entropy")
+    return (meta is not None and meta.source_sha256 == ctx["ckpt_sha256"]
+            and (meta.extra.get("precision") != "int8" or method == "auto" or meta.extra.get("calib_method") == method))
 
 
 def _plain(d: dict) -> dict:
@@ -191,8 +214,7 @@ def bench(model, log=print, **options) -> dict:
 def bench_config(cfg: BenchConfig, log=print) -> dict:
     from ..config import to_dict
     from ..exporters.parity import validation_items
-    from ..meta import ModelMeta
-    from ..models.checkpoint import load_checkpoint
+    from ..models.checkpoint import checkpoint_meta
     from ..system.probes import system_record
     from .output import print_table, write_outputs
 
@@ -206,7 +228,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
     for flag, path in (("--json", cfg.json), ("--md", cfg.md), ("--chart", cfg.chart)):
         if path:
             check_output(path, inputs=[ckpt, cfg.data], flag=flag)
-    meta = ModelMeta.from_dict(load_checkpoint(ckpt)["meta"])
+    meta = checkpoint_meta(ckpt)
     others = compared(cfg)
     items = validation_items(ckpt, meta, cfg.data, cfg.split)
     rows = bench_rows()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, NamedTuple, Optional
 
 from ..backends.ort import ProviderOptions
-from ..config import option
+from ..config import option, parse_device
 from ..exporters.config import CALIB_METHODS
 
 
@@ -57,7 +57,7 @@ class BenchConfig:
     batch: str = option("1,8", "batch sizes, comma-separated")
     iters: int = option(50, "timed iterations per batch size", low=1)
     warmup: int = option(10, "untimed iterations first", low=0)
-    device: str = option("cpu", "cpu or cuda")
+    device: str = option("cpu", "cpu or cuda", parse=parse_device)
     split: str = option("test", "split scored for accuracy", choices=("train", "val", "test"))
     calib: Optional[str] = option(None, "INT8 calibration images (default: the run's training images)",
                                   metavar="PATH")

@@ -8,6 +8,7 @@ three numbers, --classes a,b,c or labels.txt (classifiers), --targets x,y (regre
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from ..spec import PreprocessSpec
 from .model import TASKS, ModelMeta, target_kind
 
 GROUP = "a model without edgecv metadata (given fields replace the embedded ones)"
+LABEL_FILE_SUFFIXES = (".txt", ".names", ".csv", ".labels")   # a missing one of these is a typo, not a class
 
 
 @dataclass
@@ -56,6 +58,9 @@ def parse_names(value) -> list:
     s = str(value)
     if "," not in s and Path(s).is_file():
         return [ln.strip() for ln in Path(s).read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    if "," not in s and (os.sep in s or Path(s).suffix.lower() in LABEL_FILE_SUFFIXES):
+        raise EdgecvError(f"{s}: no such labels file; give a file with one name per line, or names separated "
+                          "by commas (a,b,c)")
     return [v.strip() for v in s.split(",") if v.strip()]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import List
 
 import numpy as np
@@ -38,10 +39,22 @@ class ModelMeta:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        """Validate types as well as values: metadata comes back from hand-editable JSON, and a bad
+        field must be one ValueError here (-> "damaged edgecv metadata"), never a traceback later."""
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if isinstance(self.preprocess, dict):
+        if not isinstance(self.classes, list) or not all(isinstance(c, str) for c in self.classes):
+            raise ValueError("classes must be a list of strings")
+        if not isinstance(self.targets, list) or not all(map(_valid_target, self.targets)):
+            raise ValueError('targets must be a list of {"name": str, "kind": "x"|"y"|"value"} '
+                             "with finite offset and non-zero scale")
+        if isinstance(self.preprocess, dict) or not isinstance(self.preprocess, PreprocessSpec):
             self.preprocess = PreprocessSpec.from_dict(self.preprocess)
+        for name in ("arch", "version", "source_sha256"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be a JSON object, got {type(self.extra).__name__}")
         if not self.version:
             from .. import __version__
             self.version = __version__
@@ -64,6 +77,8 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelMeta":
+        if not isinstance(d, dict):
+            raise ValueError(f"metadata must be a JSON object, got {type(d).__name__}")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -96,6 +111,14 @@ class ModelMeta:
                 out[..., i] = np.exp(np.minimum(out[..., i], 80.0))
             out[..., i] = out[..., i] * sc + off
         return out
+
+
+def _valid_target(t) -> bool:
+    if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t.get("kind") not in ("x", "y", "value"):
+        return False
+    nums = [t.get("offset", 0.0), t.get("scale", 1.0)]
+    return (all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in nums)
+            and nums[1] != 0 and t.get("link") in (None, "log"))
 
 
 def _per_row(size, out: np.ndarray):

@@ -177,18 +177,25 @@ def pickled_code(path, error: str = "") -> str:
     return ", ".join(dict.fromkeys(names)) or "it constructs objects"
 
 
+def checkpoint_meta(path, ckpt: dict = None) -> ModelMeta:
+    """The ModelMeta of an edgecv checkpoint (loaded here unless given); EdgecvError when it has none
+    or it is damaged."""
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
+    if ckpt.get("format") != FORMAT or "meta" not in ckpt:
+        raise EdgecvError(f"{path}: not an edgecv checkpoint (no metadata); a bare state dict can start "
+                          "training with `edgecv train --weights FILE`")
+    try:
+        return ModelMeta.from_dict(ckpt["meta"])
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise EdgecvError(f"{path}: damaged edgecv metadata ({str(e)[:80]}); re-save it with `edgecv train`") from None
+
+
 def load_model(path, device: str = "cpu"):
     """-> (eval-mode nn.Module, ModelMeta) from an edgecv checkpoint."""
     from .registry import build_model
 
     ckpt = load_checkpoint(path)
-    if ckpt.get("format") != FORMAT or "meta" not in ckpt:
-        raise EdgecvError(f"{path}: not an edgecv checkpoint (no metadata); a bare state dict can start "
-                          "training with `edgecv train --weights FILE`")
-    try:
-        meta = ModelMeta.from_dict(ckpt["meta"])
-    except (TypeError, ValueError, AttributeError, KeyError) as e:
-        raise EdgecvError(f"{path}: damaged edgecv metadata ({str(e)[:80]}); re-save it with `edgecv train`") from e
+    meta = checkpoint_meta(path, ckpt)
     if not isinstance(ckpt.get("model"), dict):
         raise EdgecvError(f"{path}: holds no model weights; pass best.pt or last.pt of an `edgecv train` run")
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import option
+from ..config import MAX_THREADS, option, parse_device
 from ..registry import lazy
 from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
@@ -59,11 +59,11 @@ class RunConfig:
     quiet: bool = option(False, "no live lines nor summary", short="-q", group="results")
     backend: Optional[str] = option(None, _backend_help, choices=_backends, group="backend")
     device: Optional[str] = option(None, "cpu, cuda or cuda:N (default: CPU for .onnx/.pt, the GPU for an engine)",
-                                   group="backend")
+                                   group="backend", parse=parse_device)
     threads: int = option(0, "CPU threads for inference. 0 = auto: with a source decoded on the CPU (video, "
                           "stream, image folder, MJPEG camera), up to 4 cores inference keeps every core but its "
                           "idle threads yield to capture (ORT spin off, OpenVINO unpinned); above 4 cores one "
-                          "core is left to capture; csi:// and raw V4L2 keep the backend default", low=0,
+                          "core is left to capture; csi:// and raw V4L2 keep the backend default", low=0, high=MAX_THREADS,
                           group="backend")
     describe: Description = option(nested=True, factory=Description)
     ort: ProviderOptions = option(nested=True, factory=ProviderOptions)

@@ -17,7 +17,7 @@ from ..meta import ModelMeta, onnx_meta
 from ..meta.describe import build_meta
 
 
-def _undescribed(path) -> bool:
+def undescribed(path) -> bool:
     """A model that carries no edgecv metadata: an ONNX without metadata_props["edgecv"], or an
     engine without its `<engine>.json` sidecar (built with trtexec; the sidecar is written on first use)."""
     from ..tensorrt.plan import sidecar_path
@@ -39,7 +39,7 @@ def open_model(path, backend: Optional[str] = None, device: Optional[str] = None
         opts["device"] = device
     if not given:
         return open_backend(path, backend, **opts)
-    if _undescribed(path):   # a foreign ONNX, or a trtexec engine without sidecar: describe it
+    if undescribed(path):   # a foreign ONNX, or a trtexec engine without sidecar: describe it
         return open_backend(path, backend, meta=build_meta(None, **given), **opts)
     be = open_backend(path, backend, **opts)
     be.meta = build_meta(be.meta, **given)

@@ -27,7 +27,6 @@ from .truth import check_folder_labels, class_index, load_truth
 from .uri import parse_output, parse_source, redact
 
 
-
 def run(model, source, stop: Optional[threading.Event] = None, **options) -> dict:
     """Python API of `edgecv run`: options are RunConfig fields, the model description (imgsz, mean,
     std, classes, targets, task) and camera options included; returns the report (also written to
@@ -76,9 +75,12 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
         write_json(cfg.json, rep)
     if not cfg.quiet:
         print(summary_text(rep), file=sys.stderr, flush=True)
-        wrote = [p for p in (out_spec.location if out_spec.kind == "video" else "", cfg.json) if p]
+        video = out_spec.location if out_spec.kind == "video" else ""
+        wrote = [p for p in (video if rep.get("output_written") else "", cfg.json) if p]   # no frame: no video
         if wrote:
             print(f"edgecv run: wrote {', '.join(map(str, wrote))}", file=sys.stderr, flush=True)
+        if video and video not in wrote:
+            print(f"edgecv run: {video} not written: no frame reached the output", file=sys.stderr, flush=True)
     return rep
 
 
@@ -86,11 +88,11 @@ def _check_outputs(cfg: RunConfig, out_spec):
     """Before the model opens: --output and --json must not overwrite the model, the source or the
     truth file, and must be writable (not after a whole video was processed)."""
     inputs = [cfg.model, f"{cfg.model}.json", cfg.source, cfg.truth]
-    if out_spec.kind == "video":
-        check_output(out_spec.location, inputs=inputs, flag="--output")
-        inputs.append(out_spec.location)
+    video = out_spec.location if out_spec.kind == "video" else None
+    if video:
+        check_output(video, inputs=inputs, flag="--output", example="out.mp4")
     if cfg.json:
-        check_output(cfg.json, inputs=inputs, flag="--json")
+        check_output(cfg.json, inputs=inputs, flag="--json", others={"--output": video})
 
 
 def _truth(meta, src, spec, truth_path):
@@ -147,7 +149,7 @@ class _Run:
                                 reconnects=self.src.reconnects, gaps=list(self.src.gaps),
                                 sink_dropped=sink_thread.channel.dropped if sink_thread else 0,
                                 source_fps=round(self.src.fps, 3), paced_fps=pace, interrupted=interrupted,
-                                output_url=getattr(sink, "url", ""))
+                                output_url=getattr(sink, "url", ""), output_written=getattr(sink, "written", None))
         rep.update(self.scorer.summary())
         return rep
 

@@ -106,6 +106,7 @@ class VideoSink(NullSink):
         return cls(spec.location, fps)
 
     lossless = True
+    written = False   # True once close() has put a video file in place (no frame: no file)
 
     def __init__(self, path: str, fps: float):
         self.path, self.fps, self.writer, self.size = path, float(fps or 30.0), None, None
@@ -133,6 +134,7 @@ class VideoSink(NullSink):
             self.writer.release()
             self.writer = None
             os.replace(self._tmp, self.path)   # atomic: a reader never sees half a file
+            self.written = True
 
 
 class DisplaySink(NullSink):
@@ -172,6 +174,15 @@ class DisplaySink(NullSink):
             pass
 
 
+def _server_class(host: str):
+    """ThreadingHTTPServer, on IPv6 for an IPv6 host (http://[::1]:8090)."""
+    if ":" not in host:
+        return ThreadingHTTPServer
+    import socket
+
+    return type("ThreadingHTTPServer6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+
+
 class MjpegSink(NullSink):
     """multipart/x-mixed-replace JPEG stream at http://HOST:PORT/stream (and a page at /), from the
     one MjpegPublisher (mjpeg.py) that `edgecv serve` uses too."""
@@ -183,13 +194,13 @@ class MjpegSink(NullSink):
     def __init__(self, spec: OutputSpec, quality: int = 80):
         self.publisher = MjpegPublisher(quality)
         try:
-            self.server = ThreadingHTTPServer((spec.host, spec.port), _handler(self))
+            self.server = _server_class(spec.host)((spec.host, spec.port), _handler(self))
         except OSError as e:
             raise EdgecvError(f"{spec.uri}: cannot listen on {spec.host}:{spec.port} ({e.strerror}); "
                               "pick another port, e.g. http://127.0.0.1:8091")
         self.server.daemon_threads = True
         host, port = self.server.server_address[:2]
-        self.url = f"http://{host}:{port}/stream"
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/stream"
         self.host_ok = HostCheck(spec.host, port)    # DNS rebinding: another site's name never matches
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                          name="edgecv-mjpeg", daemon=True).start()

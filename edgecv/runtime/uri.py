@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Optional
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..data.listing import IMAGE_EXTS  # noqa: F401  (one list of image types for training and the runtime)
 from ..errors import EdgecvError
@@ -75,8 +75,17 @@ def flip_method(value) -> int:
     raise EdgecvError(f"unknown flip {value!r}; use 0-7 or one of {', '.join(FLIP_METHODS)}")
 
 
+def _split(uri: str):
+    """urlsplit, with a malformed URI (`http://[::1`, an unclosed bracket) as one EdgecvError line."""
+    try:
+        return urlsplit(uri)
+    except ValueError as e:
+        raise EdgecvError(f"{redact(uri)}: not a valid URI ({e}); e.g. rtsp://HOST:8554/stream, "
+                          "http://127.0.0.1:8090, csi://0") from None
+
+
 def _query(uri: str) -> dict:
-    q = dict(parse_qsl(urlsplit(uri).query))
+    q = dict(parse_qsl(_split(uri).query))
     out = {}
     for key, names in (("width", ("width", "w")), ("height", ("height", "h")),
                        ("fps", ("fps", "framerate", "rate")), ("flip", ("flip", "flip-method")),
@@ -106,7 +115,7 @@ def parse_source(uri: str) -> SourceSpec:
     m = _SCHEME.match(uri)
     scheme = m.group(1).lower() if m else ""
     if scheme == "file":
-        return _local(uri, urlsplit(uri).path)
+        return _local(uri, unquote(_split(uri).path))   # file:///my%20clips/a.mp4 -> "/my clips/a.mp4"
     if not scheme:
         return _local(uri, uri)
     entry = SOURCES.first(schemes=scheme)
@@ -118,7 +127,7 @@ def parse_source(uri: str) -> SourceSpec:
 
 
 def _csi(uri: str, q: dict) -> SourceSpec:
-    rest = urlsplit(uri).netloc or urlsplit(uri).path.strip("/") or "0"
+    rest = _split(uri).netloc or _split(uri).path.strip("/") or "0"
     if not rest.isdigit():
         raise EdgecvError(f"{uri}: the CSI sensor id must be a number, e.g. csi://0")
     return SourceSpec("csi", uri, rest, **q)
@@ -132,7 +141,7 @@ def register_sources():
                      hint=camera)
     SOURCES.register("v4l2", video, "USB/V4L2 camera (/dev/video0, v4l2:///dev/video0)", schemes=("v4l2",),
                      live=True, hint=camera,
-                     parse=lambda uri, q: SourceSpec("v4l2", uri, urlsplit(uri).path or "/dev/video0", **q))
+                     parse=lambda uri, q: SourceSpec("v4l2", uri, _split(uri).path or "/dev/video0", **q))
     SOURCES.register("rtsp", video, "RTSP/RTMP stream (rtsp://...)", schemes=("rtsp", "rtsps", "rtmp"), live=True,
                      hint="; check the URL, the network and the camera's credentials",
                      parse=lambda uri, q: SourceSpec("rtsp", uri, uri, **{k: v for k, v in q.items() if k == "fps"}))
@@ -170,7 +179,7 @@ def parse_output(uri: Optional[str]) -> OutputSpec:
     m = _SCHEME.match(uri)
     scheme = m.group(1).lower() if m else ""
     if scheme == "file":
-        uri, scheme = urlsplit(uri).path, ""
+        uri, scheme = unquote(_split(uri).path), ""
     entry = SINKS.first(schemes=scheme) if scheme else SINKS.first(suffixes=os.path.splitext(uri)[1].lower())
     if entry is None and scheme:
         raise EdgecvError(f"{redact(uri)}: unknown output scheme {scheme}://; use display://0, out.mp4, "
@@ -182,7 +191,7 @@ def parse_output(uri: Optional[str]) -> OutputSpec:
 
 
 def _http(uri: str) -> OutputSpec:
-    parts = urlsplit(uri)
+    parts = _split(uri)
     try:
         port = parts.port if parts.port is not None else 8090
     except ValueError:
@@ -195,7 +204,7 @@ def register_sinks():
     mod = "edgecv.runtime.sinks:"
     SINKS.register("none", mod + "NullSink", "no output", parse=lambda uri: OutputSpec("none", "none"))
     SINKS.register("display", mod + "DisplaySink", "a window (display://0)", schemes=("display",),
-                   parse=lambda uri: OutputSpec("display", uri, urlsplit(uri).netloc or "0"))
+                   parse=lambda uri: OutputSpec("display", uri, _split(uri).netloc or "0"))
     SINKS.register("video", mod + "VideoSink", "a video file with the overlay (out.mp4)",
                    suffixes=(".mp4", ".avi", ".mkv", ".mov"), parse=lambda uri: OutputSpec("video", uri, uri))
     SINKS.register("http", mod + "MjpegSink", "MJPEG over HTTP (http://127.0.0.1:8090, at /stream)",

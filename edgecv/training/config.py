@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import MAX_SEED, build, load, option, parse_size, to_dict
+from ..config import MAX_SEED, MAX_WORKERS, build, load, option, parse_device, parse_size, to_dict
 from ..data.augment import AugmentConfig
 from ..errors import EdgecvError
 from ..models.heads import HEADS
@@ -82,7 +82,7 @@ class TrainConfig:
     monitor: str = option("val_loss", "metric that picks best.pt", choices=MONITORS, group="checkpoints")
     patience: int = option(0, "early stopping patience in epochs (0 = off)", low=0, group="checkpoints")
     min_delta: float = option(0.0, "smallest improvement that counts for early stopping", low=0, group="checkpoints")
-    device: str = option("auto", "auto, cpu, cuda or cuda:N", group="hardware")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", group="hardware", parse=parse_device)
     amp: str = option("auto", "mixed precision (autocast); auto = bf16 on CUDA (fp16 where the GPU lacks bf16) "
                       "and on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else off",
                       choices=("auto", "bf16", "fp16", "off"), group="hardware")
@@ -91,7 +91,7 @@ class TrainConfig:
                                 "32 px: benchmarks/train_profile.py)",
                                 choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")
-    workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, group="hardware")
+    workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, high=MAX_WORKERS, group="hardware")
     gpu_preprocess: str = option("auto", "normalise (and augment) uint8 batches on the device; auto = on with CUDA",
                                  choices=AUTO_ON_OFF, group="hardware")
     gpu_decode: bool = option(False, "decode JPEG files with nvJPEG on the GPU when building the image cache",

@@ -61,8 +61,11 @@ def test_default_providers_stay_cpu(tiny):
     from edgecv.backends.ort import OrtBackend, resolve_providers
 
     assert resolve_providers(None) == (["CPUExecutionProvider"], False)
-    with OrtBackend(tiny, device="cuda") as b:   # no CUDA provider here: the old silent CPU fallback
-        assert "CPUExecutionProvider" in b.providers
+    with OrtBackend(tiny) as b:
+        assert b.providers == ["CPUExecutionProvider"] and b.device == "cpu"
+    if "CUDAExecutionProvider" not in ort.get_available_providers():   # --device cuda never runs on the CPU silently
+        with pytest.raises(EdgecvError, match="--device cuda: this ONNX Runtime has no CUDA provider"):
+            OrtBackend(tiny, device="cuda")
 
 
 def test_tensorrt_options_cache_next_to_the_model_keyed(tiny, tmp_path):

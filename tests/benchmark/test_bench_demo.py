@@ -24,6 +24,25 @@ def test_bench_json_has_one_entry_per_format(run_copy, tmp_path, capsys):
     assert "p50 ms b1" in table and "TensorRT not installed" in table
 
 
+def test_bench_rebuilds_damaged_or_foreign_artifacts(run_copy, reg_run, tmp_path):
+    """A bench folder's ONNX is reused only when whole and exported from this checkpoint: a truncated
+    file and another run's model (newer than the checkpoint) are rebuilt, not timed."""
+    import shutil
+
+    from edgecv.meta import onnx_meta
+
+    args = ["bench", str(run_copy / "best.pt"), "--formats", "onnx", "--batch", "1", "--iters", "2", "--warmup", "0"]
+    assert main(args) == 0
+    onnx = run_copy / "bench" / "best.onnx"
+    whole, mtime = onnx.read_bytes(), onnx.stat().st_mtime
+    assert main(args) == 0 and onnx.stat().st_mtime == mtime   # a good artifact is reused
+    onnx.write_bytes(whole[: len(whole) // 2])
+    assert main(args) == 0 and onnx.stat().st_size == len(whole)
+    assert main(["export", str(reg_run / "best.pt"), "--format", "onnx", "--out", str(tmp_path), "--no-parity"]) == 0
+    shutil.copy(tmp_path / "best.onnx", onnx)
+    assert main(args) == 0 and onnx_meta(onnx).task == "classify"
+
+
 def test_bench_rejects_unknown_formats(run_copy, capsys):
     assert main(["bench", str(run_copy / "best.pt"), "--formats", "pt,tflite"]) == 2
     assert "--formats tflite" in capsys.readouterr().err

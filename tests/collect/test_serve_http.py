@@ -194,3 +194,58 @@ def test_serve_command_binds_localhost_and_stops_on_ctrl_c(clip, tmp_path):
         if p.poll() is None:
             p.kill()
     assert rc == 0 and "stopped" in rest and time.monotonic() - t0 < 8, rest
+
+
+def _edited(colour_model, path, meta_edit=None, nan_on_frames=False):
+    """colour_model with its metadata edited, or with log(1 - max|x|) added to the output: finite on
+    the zero image serve checks at load, NaN on any real frame."""
+    import json
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(colour_model))
+    if meta_edit:
+        d = json.loads({p.key: p.value for p in m.metadata_props}["edgecv"])
+        meta_edit(d)
+        del m.metadata_props[:]
+        m.metadata_props.add(key="edgecv", value=json.dumps(d))
+    if nan_on_frames:
+        g = m.graph
+        g.node[-1].output[0] = "raw"
+        g.initializer.append(numpy_helper.from_array(np.float32(1.0), "one"))
+        g.node.extend([helper.make_node("Abs", ["input"], ["a"]),
+                       helper.make_node("ReduceMax", ["a"], ["hi"], keepdims=0),
+                       helper.make_node("Sub", ["one", "hi"], ["d"]), helper.make_node("Log", ["d"], ["lg"]),
+                       helper.make_node("Add", ["raw", "lg"], ["output"])])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(path))
+    return path
+
+
+def test_a_bad_model_never_kills_the_live_view(server, clip, colour_model, tmp_path):
+    """POST /model of a damaged model is a 400 naming it; a model that returns NaN on frames is
+    unloaded with the reason in /status; either way frames keep coming and a good model loads after."""
+    runs = tmp_path / "runs"
+    damaged = _edited(colour_model, runs / "a" / "damaged.onnx", lambda d: d.update(extra=[1]))
+    nan = _edited(colour_model, runs / "b" / "nan.onnx", nan_on_frames=True)
+    srv = server(clip, model=colour_model, runs=runs)
+    code, j = call(srv, "POST", "/model", {"path": str(damaged)})
+    assert code == 400 and "damaged edgecv metadata" in j["detail"] and str(damaged) in j["detail"]
+    assert call(srv, "POST", "/model", {"path": "runs/a\x00.onnx"})[0] == 400
+    code, j = call(srv, "POST", "/model", {"path": str(nan)})
+    assert code == 200, j
+    deadline = time.monotonic() + 10
+    while "NaN" not in call(srv, "GET", "/status")[1]["error"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code, s = call(srv, "GET", "/status")
+    assert code == 200 and s["model"]["path"] is None and str(nan) in s["error"]
+    before = s["frames"]
+    time.sleep(0.5)
+    assert call(srv, "GET", "/status")[1]["frames"] > before      # the view lives on
+    assert call(srv, "POST", "/model", {"path": str(colour_model)})[0] == 200
+    deadline = time.monotonic() + 10
+    while not call(srv, "GET", "/status")[1]["result"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -196,3 +196,70 @@ def test_onnx_without_metadata_runs_with_explicit_preprocessing(tmp_path, cli, o
     assert runs["meta"]["confusion"] == runs["bare"]["confusion"]
     rc, _, err = cli("run", bare, "--source", cls_data)
     assert rc == 2 and "no edgecv metadata" in err and "--imgsz" in err
+
+
+EDITS = {   # hand edits of a valid model's metadata that must read as damaged, never as a traceback
+    "classes ints": lambda d: d.update(classes=[1, 2, 3]),
+    "preprocess null": lambda d: d.update(preprocess=None),
+    "extra list": lambda d: d.update(extra=[1]),
+    "crop_ratio 0": lambda d: d["preprocess"].update(crop_ratio=0),
+    "crop_ratio NaN": lambda d: d["preprocess"].update(crop_ratio=float("nan")),
+    "interpolation cubic": lambda d: d["preprocess"].update(interpolation="cubic"),
+    "mean NaN": lambda d: d["preprocess"].update(mean=[float("nan"), 0.4, 0.4]),
+    "std string": lambda d: d["preprocess"].update(std="0.2"),
+    "color BGR": lambda d: d["preprocess"].update(color="BGR"),
+    "imgsz one side": lambda d: d["preprocess"].update(imgsz=[32]),
+    "imgsz huge": lambda d: d["preprocess"].update(imgsz=[100000, 100000]),
+    "imgsz bool": lambda d: d["preprocess"].update(imgsz=[True, 32]),
+    "targets junk": lambda d: d.update(targets=[{"name": 3}]),
+    "arch number": lambda d: d.update(arch=18),
+    "not an object": lambda d: (d.clear(), d.update(_list=True)),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_hand_edited_onnx_metadata(tmp_path, cli, user_error, onnx_model, cls_data, edit):
+    """Every field of the stored metadata is type-checked on reading: a hand edit that breaks one
+    is one line naming the file ("damaged edgecv metadata"), in each command that opens a model."""
+    import onnx
+
+    m = onnx.load(str(onnx_model))
+    d = json.loads({p.key: p.value for p in m.metadata_props}["edgecv"])
+    EDITS[edit](d)
+    del m.metadata_props[:]
+    m.metadata_props.add(key="edgecv", value="[1, 2]" if d.get("_list") else json.dumps(d))
+    path = tmp_path / "edited.onnx"
+    onnx.save(m, str(path))
+    for args in (["eval", path, "--data", cls_data], ["run", path, "--source", cls_data / "circle"]):
+        rc, _, err = cli(*args)
+        user_error(rc, err, path, "damaged edgecv metadata")
+
+
+def _nan_model(onnx_model, path, zero_too: bool):
+    """The test model with output + log(min(input) + 1): NaN for any image with a dark pixel (normalized
+    below -1), and, with zero_too, NaN for everything (log(min - 1) on the zero image too)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load(str(onnx_model))
+    g = m.graph
+    out = g.output[0].name
+    g.node[-1].output[0] = "raw"
+    g.initializer.append(helper.make_tensor("c", TensorProto.FLOAT, [], [-1.0 if zero_too else 1.0]))
+    g.node.extend([helper.make_node("ReduceMin", [g.input[0].name], ["lo"], keepdims=0),
+                   helper.make_node("Add", ["lo", "c"], ["shift"]), helper.make_node("Log", ["shift"], ["lg"]),
+                   helper.make_node("Add", ["raw", "lg"], [out])])
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.parametrize("zero_too", [True, False], ids=["always", "on-frames"])
+def test_nan_outputs_are_refused_not_scored(tmp_path, cli, user_error, onnx_model, cls_data, zero_too):
+    """A model returning NaN is one line (naming the file and --precision fp32) in run and eval, never
+    a score: before the fix run exited 0 with every frame "class 0"."""
+    path = _nan_model(onnx_model, tmp_path / "nan.onnx", zero_too)
+    out = tmp_path / "out.json"
+    for args in (["eval", path, "--data", cls_data, "--plots", "none"],
+                 ["run", path, "--source", cls_data / "circle", "--json", out]):
+        rc, _, err = cli(*args)
+        user_error(rc, err, path, "NaN or infinite", "--precision fp32")

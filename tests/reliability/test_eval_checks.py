@@ -21,7 +21,7 @@ def onnx_model(path, out_shape=("N", 2), in_shape=("N", 3, S, S), meta=None, fla
     from onnx import TensorProto, helper, numpy_helper
 
     k = int(np.prod([d for d in out_shape[1:]])) if len(out_shape) > 1 else 1
-    feat = 3 * S * S if flatten_fixed else 3
+    feat = 3 * S * S if flatten_fixed else in_shape[1]   # GlobalAveragePool keeps axis 1
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(size=(feat, k)).astype(np.float32), "w"),
              numpy_helper.from_array(np.zeros(k, np.float32), "b"),
@@ -194,3 +194,57 @@ def test_foreign_last_pt_on_resume_is_one_line(run_copy, cli, user_error, kind, 
     _foreign_last(run_copy, kind)
     rc, out, err = cli("train", "--resume", run_copy, "--no-progress")
     user_error(rc, err, "last.pt", words)
+
+
+@pytest.mark.parametrize("in_shape,words", [(("N", S, S, 3), ("channels-last", "NHWC")),
+                                            (("N", 1, S, S), ("1-channel", "3 channels"))])
+def test_input_layouts_edgecv_cannot_feed_say_what_to_export(tmp_path, data, cli, user_error, in_shape, words):
+    m = onnx_model(tmp_path / "m.onnx", in_shape=in_shape)
+    check_both(cli, user_error, m, data, ("--imgsz", str(S), "--classes", "a,b"), *words)
+
+
+def test_a_two_input_model_is_one_line(tmp_path, data, cli, user_error):
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Add", ["input", "bias"], ["s"]),
+                               helper.make_node("GlobalAveragePool", ["s"], ["p"]),
+                               helper.make_node("Flatten", ["p"], ["output"])], "two",
+                              [vi("input", TensorProto.FLOAT, ["N", 3, S, S]), vi("bias", TensorProto.FLOAT, ["N", 3, S, S])],
+                              [vi("output", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (tmp_path / "two.onnx").write_bytes(model.SerializeToString())
+    check_both(cli, user_error, tmp_path / "two.onnx", data, ("--imgsz", str(S), "--classes", "a,b,c"),
+               "2 inputs", "input, bias")
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_a_foreign_uint8_model_gets_pixels_not_normalized_floats(tmp_path, layout):
+    """A model with a uint8 input normalises in its graph: it is fed the 0-255 pixels in its layout
+    (before, normalized floats were cast to uint8: values 0 or 1). Checked against numpy."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgecv.modelcheck import check_model
+    from edgecv.runtime.model import open_model
+    from edgecv.spec import preprocess
+
+    w = np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32)
+    axes = [1, 2] if layout == "NHWC" else [2, 3]
+    shape = ["N", S, S, 3] if layout == "NHWC" else ["N", 3, S, S]
+    nodes = [helper.make_node("Cast", ["input"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["f", "k"], ["x"]),
+             helper.make_node("ReduceMean", ["x"], ["m"], axes=axes, keepdims=0),
+             helper.make_node("MatMul", ["m", "w"], ["output"])]
+    graph = helper.make_graph(nodes, "u8", [helper.make_tensor_value_info("input", TensorProto.UINT8, shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2])],
+                              [numpy_helper.from_array(np.float32(1 / 255), "k"), numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "u8.onnx"
+    path.write_bytes(model.SerializeToString())
+    img = np.random.default_rng(2).integers(0, 256, (S, S, 3), dtype=np.uint8)
+    with open_model(path, imgsz=S, classes="a,b") as be:
+        check_model(be, path)
+        y = be.predict(preprocess(img, be.meta.preprocess)[None])
+    np.testing.assert_allclose(y[0], (img.reshape(-1, 3).mean(0) / 255) @ w, rtol=1e-4)

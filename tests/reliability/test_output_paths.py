@@ -51,7 +51,7 @@ def test_run_output_onto_source_model_or_report_is_refused(cli, user_error, onnx
     before = digest(clip)
     for args, word in ((["--output", clip], "input"), (["--output", onnx_model], "unknown output"),
                        (["--json", clip], "input"), (["--json", onnx_model], "input"),
-                       (["--output", tmp_path / "o.avi", "--json", tmp_path / "o.avi"], "input")):
+                       (["--output", tmp_path / "o.avi", "--json", tmp_path / "o.avi"], "is also the --output file")):
         rc, out, err = cli("run", onnx_model, "--source", clip, *args)
         user_error(rc, err, word)
         assert "fps" not in err          # refused before any frame

@@ -100,11 +100,11 @@ def preflight(kind: str, model: Path):
     if model.suffix == ".onnx":
         meta = onnx_meta(model)
     else:
-        from ...models.checkpoint import load_checkpoint
+        from ...models.checkpoint import checkpoint_meta
 
         try:
-            meta = ModelMeta.from_dict(load_checkpoint(model)["meta"])
-        except (EdgecvError, TypeError, ValueError, AttributeError, KeyError):
+            meta = checkpoint_meta(model)
+        except EdgecvError:
             return   # the export itself then says what is wrong with the file
     if meta is not None:
         check_labels(meta, LABEL_SEP.get(kind, "\n"))
