@@ -76,7 +76,7 @@ def parse_device(value) -> str:
     kind, sep, index = s.partition(":")
     if kind in ("auto", "cpu") and not sep or kind in ("cuda", "gpu") and (not sep or index.isdigit()):
         return s
-    raise ValueError(f"{value!r}: use auto, cpu, cuda or cuda:N (gpu or gpu:N: an Intel GPU with OpenVINO)")
+    raise ValueError("use auto, cpu, cuda or cuda:N (gpu or gpu:N: an Intel GPU with OpenVINO)")
 
 
 def size_hw(value) -> Tuple[int, int]:

@@ -145,10 +145,11 @@ def read_sidecar(engine_path) -> Optional[dict]:
         return None
     try:
         doc = json.loads(p.read_text())
-        if not isinstance(doc, dict) or "meta" not in doc or "cache_key" not in doc:
+        if not isinstance(doc, dict) or "meta" not in doc or not isinstance(doc.get("cache_key"), dict):
             raise ValueError("missing 'meta' or 'cache_key'")
+        ModelMeta.from_dict(doc["meta"])   # every field type-checked here, not in the runner
         return doc
-    except ValueError as e:
+    except (ValueError, TypeError, RecursionError) as e:
         raise EdgecvError(f"{p}: unreadable engine sidecar ({e}); delete it and rebuild the engine")
 
 

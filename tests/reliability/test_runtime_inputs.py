@@ -103,3 +103,20 @@ def test_serve_names_what_an_undescribed_model_needs(onnx_model, cls_data, tmp_p
     with pytest.raises(EdgecvError, match="serve a model exported by edgecv") as e:
         LiveView(str(cls_data), str(bare))
     assert "--imgsz" in str(e.value) and "edgecv run" in str(e.value)
+
+
+def test_an_engine_sidecar_with_edited_metadata_is_refused(tmp_path, onnx_model):
+    """The sidecar's metadata is type-checked where it is read (before TensorRT deserializes)."""
+    from edgecv.errors import EdgecvError
+    from edgecv.meta import onnx_meta
+    from edgecv.tensorrt.plan import read_sidecar, sidecar_path
+
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"\0" * 64)
+    good = onnx_meta(onnx_model).to_dict()
+    sidecar_path(engine).write_text(json.dumps({"meta": good, "cache_key": {"precision": "fp16"}}))
+    assert read_sidecar(engine)["meta"]["classes"] == good["classes"]
+    for meta in ({**good, "extra": [1]}, {**good, "classes": [1, 2, 3]}, {**good, "preprocess": None}):
+        sidecar_path(engine).write_text(json.dumps({"meta": meta, "cache_key": {}}))
+        with pytest.raises(EdgecvError, match="unreadable engine sidecar"):
+            read_sidecar(engine)
