@@ -20,10 +20,9 @@ import math
 import typing
 from dataclasses import MISSING, field, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from .errors import EdgecvError
-from .spec import MAX_SIDE
 
 _NONE = type(None)
 
@@ -44,66 +43,8 @@ def option(default=None, help: str = "", *, choices=None, low=None, high=None, g
     return field(default=default, metadata=meta)
 
 
-MAX_SEED = 2 ** 32 - 1   # numpy's generators take seeds below 2**32
-MAX_SIZE = MAX_SIDE
-MAX_THREADS = 1024       # --threads 100000 asked ONNX Runtime for 100000 threads (16 GB of stacks)
-MAX_WORKERS = 128        # DataLoader processes: more is a typo, and a fork storm
-
-
-def parse_size(value) -> Any:
-    """--imgsz everywhere: 224, '224', '160,120' (H,W), '160x120' or [160, 120] -> 224 or (160, 120)."""
-    if isinstance(value, bool):
-        raise ValueError("a size is N or H,W")
-    if isinstance(value, (int, float)):
-        parts = [value]
-    elif isinstance(value, str):
-        parts = [p for p in value.replace("x", ",").replace(" ", ",").split(",") if p.strip()]
-    else:
-        parts = list(value)
-    try:
-        nums = [float(p) for p in parts]
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not N or H,W")
-    if len(nums) not in (1, 2) or not all(math.isfinite(n) and n.is_integer() and 8 <= n <= MAX_SIZE for n in nums):
-        raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8 and <= {MAX_SIZE}")
-    h, w = int(nums[0]), int(nums[-1])
-    return h if h == w else (h, w)
-
-
-def parse_device(value) -> str:
-    """--device everywhere, checked when read: auto, cpu, cuda, cuda:N, gpu, gpu:N (OpenVINO's Intel GPU)."""
-    s = str(value).strip().lower()
-    kind, sep, index = s.partition(":")
-    if kind in ("auto", "cpu") and not sep or kind in ("cuda", "gpu") and (not sep or index.isdigit()):
-        return s
-    raise ValueError("use auto, cpu, cuda or cuda:N (gpu or gpu:N: an Intel GPU with OpenVINO)")
-
-
-def size_hw(value) -> Tuple[int, int]:
-    """A parsed size as (height, width)."""
-    v = parse_size(value)
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def parse_floats(n: int):
-    """--mean/--std everywhere: '0.5,0.4,0.3', '0.5 0.4 0.3' or a list -> a tuple of n floats."""
-    def parse(value):
-        items = [value] if isinstance(value, (str, int, float)) else list(value)
-        parts = [p for v in items for p in str(v).replace(",", " ").split()]
-        try:
-            out = tuple(float(p) for p in parts)
-        except ValueError:
-            out = ()
-        if len(out) != n or not all(map(math.isfinite, out)):
-            raise ValueError(f"{' '.join(map(str, items))!r}: give {n} numbers, e.g. 0.5,0.5,0.5")
-        return out
-    return parse
-
-
-def parse_list(value) -> Tuple[str, ...]:
-    """'a,b,c' or [a, b] -> ('a', 'b', 'c') (a file of names is the command's business)."""
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    return tuple(v.strip() for v in items if v.strip())
+from .values import (MAX_SEED, MAX_SIZE, MAX_THREADS, MAX_WORKERS, parse_device,  # noqa: E402,F401
+                     parse_floats, parse_list, parse_size, size_hw)   # the shared value syntaxes
 
 
 def _choices(f):
@@ -227,7 +168,9 @@ def safe_load_unique(text: str):
                 if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *base`: merged keys may be overridden
                     continue
                 key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (str, int, float, bool)) and key in seen:
+                if not isinstance(key, (str, int, float, bool)):
+                    continue               # a list or mapping as a key: PyYAML refuses it, in one line
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"{key!r} is given twice (line {key_node.start_mark.line + 1}); keep one",
                         key_node.start_mark)
@@ -285,10 +228,12 @@ def build(cls, d: dict, source: str = "", prefix: str = ""):
     hints, values = _hints(cls), {}
     for name, v in d.items():
         f = known[name]
+        if v is None and _NONE not in typing.get_args(hints[name]):
+            continue   # `epochs:` / `epochs: null` for an option that has no "none": its default
         if f.metadata.get("nested"):
-            if isinstance(v, bool):
-                v = {"enabled": v}
-            values[name] = build(f.default_factory, v or {}, source, prefix + name + ".")
+            if not isinstance(v, dict) and "enabled" in {g.name for g in fields(f.default_factory)}:
+                v = {"enabled": v}   # augment: false / 0 / off -> the switch, checked as a bool
+            values[name] = build(f.default_factory, {} if v is None else v, source, prefix + name + ".")
         else:
             values[name] = convert(f, hints[name], v, source, prefix)
     try:

@@ -125,9 +125,13 @@ class TrainJob:
             if self.running:
                 raise EdgecvError("a fine-tune is already running; wait for it or stop it first")
             opts = self.check(options)
+            run_dir = next_run(self.runs)
+            try:
+                run_dir.mkdir(parents=True)
+            except OSError as e:
+                raise EdgecvError(f"{run_dir}: cannot create the run folder ({e.strerror}); check --runs") from None
             self._reset("running", opts)
-            self.run_dir = next_run(self.runs)
-            self.run_dir.mkdir(parents=True)
+            self.run_dir = run_dir
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, args=(opts,), name="edgecv-train", daemon=True)
             self._thread.start()

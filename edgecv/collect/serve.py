@@ -53,6 +53,14 @@ def build_state(args: ServeConfig):
         raise EdgecvError(f"{args.model}: no such model file; check --model")
     if not args.out and args.classes:
         raise EdgecvError("--classes needs --out DIR (where the collected images go)")
+    if args.out:   # fine-tunes started from the page write RUNS/serve*: never inside the dataset they train on
+        from ..fileio import check_output
+
+        check_output(args.runs, flag="--runs", folder=True)
+        runs, out = Path(args.runs).resolve(), Path(args.out).resolve()
+        if runs == out or out in runs.parents:
+            raise EdgecvError(f"--runs {args.runs}: is inside --out {args.out}, the dataset the fine-tunes train "
+                              "on (a run folder there would read as a class); pick --runs outside it")
     collector = Collector(args.out, args.task, args.classes).lock("edgecv serve") if args.out else None
     try:
         live = LiveView(args.source, args.model, quality=args.quality, device=args.device,

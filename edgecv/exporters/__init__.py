@@ -88,7 +88,7 @@ def _torch_parity(job: ExportJob, onnx_path: Path, precision: str):
         raise EdgecvError(f"{onnx_path}: the parity check needs {e.package} (not installed), so the unchecked "
                           f"file was removed; pip install {e.package} (on a Jetson: NVIDIA's onnxruntime-gpu "
                           "wheel, docs/jetson.md), or pass --no-parity to keep it unchecked") from None
-    except EdgecvError:
+    except BaseException:   # a failed check, or Ctrl-C/SIGTERM during it: no unchecked file left
         onnx_path.unlink(missing_ok=True)
         raise
 
@@ -179,7 +179,7 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
     if cfg.bundle:
         from .bundles import preflight
 
-        preflight(cfg.bundle, model)
+        preflight(cfg.bundle, model, cfg.bundle_name)
     job = ExportJob(cfg, out_dir, log)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.bundle == "triton" and model.suffix in (".pt", ".pth") and not cfg.dynamic:
@@ -201,6 +201,9 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
 
 def export(model, formats="onnx", log=print, **options) -> Dict[str, Path]:
     """Python API of `edgecv export`: options are ExportConfig fields; returns {format: artifact path}."""
+    if not isinstance(formats, str) and not (isinstance(formats, (list, tuple)) and formats
+                                             and all(isinstance(f, str) for f in formats)):
+        raise EdgecvError(f"formats={formats!r}: give a format name or a list of names, e.g. 'onnx,onnx-int8'")
     fmt = formats if isinstance(formats, str) else ",".join(formats)
     job = export_all(build(ExportConfig, {**options, "model": str(model), "format": fmt}), log)
     return {f: job.paths[f] for f in job.cfg.formats}

@@ -42,6 +42,9 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
     from ..data.listing import image_files
 
     src = Path(source)
+    if size < MIN_IMAGES:
+        raise EdgecvError(f"--calib-size/--size {size}: INT8 calibration needs at least {MIN_IMAGES} images "
+                          "(hundreds recommended)")
     if src.suffix == ".txt" and src.is_file():
         lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
         base = list_root(src, lines)
@@ -50,21 +53,40 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
         missing = [p for p in paths if not p.is_file()]
         if missing:
             raise EdgecvError(f"{src}: {len(missing)} listed image(s) are missing (e.g. {missing[0]}); rewrite it with `edgecv calibrate`")
-        images = paths[:size]
+        candidates = paths
     elif not src.is_dir():
         raise EdgecvError(f"{src}: calibration folder not found; give a folder of training images or a list .txt "
                           "(--data of `edgecv calibrate`, --calib of `edgecv export`)")
     else:
         try:
-            images = _stratified(load_dataset(src, task, seed=seed).items("train"), size, seed)
+            items = load_dataset(src, task, seed=seed).items("train")
+            candidates = _stratified(items, len(items), seed)
         except EdgecvError:  # not a labelled dataset: any images below the folder
-            flat = image_files(src)   # training's listing: hidden files skipped, each real file once
-            random.Random(seed).shuffle(flat)
-            images = flat[:size]
+            candidates = image_files(src)   # training's listing: hidden files skipped, each real file once
+            random.Random(seed).shuffle(candidates)
+    images, bad = _readable(candidates, size)
     if len(images) < MIN_IMAGES:
-        raise EdgecvError(f"{src}: only {len(images)} calibration image(s); INT8 calibration needs at least "
+        raise EdgecvError(f"{src}: only {len(images)} readable calibration image(s)"
+                          + (f" ({bad} unreadable)" if bad else "") + f"; INT8 calibration needs at least "
                           f"{MIN_IMAGES} (hundreds recommended) representative training images")
     return images
+
+
+def _readable(candidates: List[Path], size: int):
+    """The first `size` candidates that decode, and how many did not: a calibration set (and the
+    count its metadata records) never includes files the calibrator would skip."""
+    from ..data.images import UnreadableImage, read_rgb
+
+    out, bad = [], 0
+    for p in candidates:
+        if len(out) >= size:
+            break
+        try:
+            read_rgb(p)
+            out.append(p)
+        except UnreadableImage:
+            bad += 1
+    return out, bad
 
 
 def calibration_arrays(paths, spec: PreprocessSpec) -> Iterator[np.ndarray]:

@@ -98,8 +98,8 @@ def _check_outputs(cfg: RunConfig, out_spec):
 def _truth(meta, src, spec, truth_path):
     """frame -> truth (class index or target vector) or None; validated before the run starts."""
     if truth_path:
-        table = load_truth(truth_path, meta, getattr(src, "frame_count", None) if spec.kind == "video" else None,
-                           spec.uri)
+        count = None if src.live else getattr(src, "frame_count", None)   # a video's frames, a folder's images
+        table = load_truth(truth_path, meta, count, spec.uri)
         return lambda frame: table.get(frame.index)
     if isinstance(src, ImageSource) and check_folder_labels(meta, src.labels, spec.uri):
         idx = {lab: class_index(meta, lab, spec.uri) for lab in src.labels}

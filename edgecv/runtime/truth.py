@@ -10,6 +10,8 @@ model is a one-line EdgecvError, found before the run starts.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -17,6 +19,9 @@ import numpy as np
 
 from ..errors import EdgecvError
 from ..meta import ModelMeta, target_kind
+
+_FRAME = re.compile(r"^\s*-?[0-9]+\s*$")
+MAX_TARGET = 1e9   # a larger "pixel" or count is a typo, and its square overflows the RMSE
 
 
 def class_index(meta: ModelMeta, label, where: str) -> int:
@@ -84,6 +89,8 @@ def load_truth(path, meta: ModelMeta, frame_count: Optional[int] = None, source:
     for n, row in enumerate(rows[1:], start=2):
         where = f"{path}:{n}"
         try:
+            if not _FRAME.match(row[0]):   # int() would also take "1_0" (frame 10) and non-ASCII digits
+                raise ValueError(row[0])
             frame = int(row[0])
             values = [row[c] for c in cols]
         except (ValueError, IndexError):
@@ -92,9 +99,12 @@ def load_truth(path, meta: ModelMeta, frame_count: Optional[int] = None, source:
             raise EdgecvError(f"{where}: frame {frame} is {'negative' if frame < 0 else 'listed twice'}")
         if meta.task == "regress":
             try:
-                truth[frame] = np.asarray([float(v) for v in values], np.float64)
+                nums = [float(v) for v in values]
             except ValueError:
-                raise EdgecvError(f"{where}: target values must be numbers, got {values}")
+                nums = []
+            if len(nums) != len(values) or not all(math.isfinite(v) and abs(v) <= MAX_TARGET for v in nums):
+                raise EdgecvError(f"{where}: target values must be finite numbers within +-{MAX_TARGET:g}, got {values}")
+            truth[frame] = np.asarray(nums, np.float64)
         else:
             truth[frame] = class_index(meta, values[0], where)
     if not truth:

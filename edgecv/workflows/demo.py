@@ -20,6 +20,11 @@ MARKER = ".edgecv-demo"
 
 
 def _fresh(out: Path) -> Path:
+    from ..fileio import check_output
+
+    if out.is_symlink():   # rmtree would refuse it, and following it could empty another folder
+        raise EdgecvError(f"--out {out}: is a symbolic link; pass --out NEW_FOLDER")
+    check_output(out, flag="--out", folder=True)   # a file, a path under a file, read-only: one line
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise EdgecvError(f"{out}: exists and is not an edgecv demo folder; pass --out NEW_FOLDER")

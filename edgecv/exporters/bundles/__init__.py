@@ -41,12 +41,17 @@ class BundleOptions:
     notes: List[str] = field(default_factory=list)
 
 
+MAX_NAME = 128
+
+
 def model_name(model: Path, given: str = "") -> str:
     """A name safe for Triton/DeepStream: the given one, else the run folder's (runs/cls/best.pt -> cls)."""
     raw = given or (model.parent.name if model.stem in ("best", "last") else model.stem)
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("_") or "model"
     if given and name != given:
         raise EdgecvError(f"--bundle-name {given!r}: use letters, digits, '_' and '-' only (e.g. {name})")
+    if len(name) > MAX_NAME:   # a folder and file names are made of it
+        raise EdgecvError(f"--bundle-name {name[:20]}...: {len(name)} characters; use at most {MAX_NAME}")
     return name
 
 
@@ -91,11 +96,13 @@ def check_labels(meta: ModelMeta, sep: str = "\n"):
                           "cannot hold; rename the class folders and train again")
 
 
-def preflight(kind: str, model: Path):
-    """Before any export work: the bundle exists and the model's class names fit its label file."""
+def preflight(kind: str, model: Path, name: str = ""):
+    """Before any export work: the bundle exists, its --bundle-name is valid and the model's class
+    names fit its label file."""
     from ...meta import onnx_meta
 
     BUNDLES.get(kind)
+    model_name(model, name)
     meta = None
     if model.suffix == ".onnx":
         meta = onnx_meta(model)
