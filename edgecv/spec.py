@@ -56,10 +56,10 @@ class PreprocessSpec:
         if not _ints(self.imgsz, 2) or not 8 <= min(self.imgsz) <= max(self.imgsz) <= MAX_SIDE:
             raise ValueError(f"imgsz must be (h, w), whole sides in [8, {MAX_SIDE}], got {self.imgsz!r}")
         self.imgsz = tuple(int(v) for v in self.imgsz)
-        if not (_floats(self.mean, 3) and _floats(self.std, 3)) or min(self.std) <= 0:
+        if not (finite_numbers(self.mean, 3) and finite_numbers(self.std, 3)) or min(self.std) <= 0:
             raise ValueError("mean and std need 3 finite numbers each, std > 0")
         self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
-        if not _floats([self.crop_ratio], 1) or not 0 < self.crop_ratio <= 1:
+        if not finite_numbers([self.crop_ratio], 1) or not 0 < self.crop_ratio <= 1:
             raise ValueError(f"crop_ratio must be a number in (0, 1], got {self.crop_ratio!r}")
         self.crop_ratio = float(self.crop_ratio)
         for name, value, allowed in (("resize", self.resize, RESIZE_MODES), ("input", self.input, INPUTS),
@@ -102,7 +102,8 @@ def _ints(v, n: int) -> bool:
         for x in v)
 
 
-def _floats(v, n: int) -> bool:
+def finite_numbers(v, n: int) -> bool:
+    """v is a list/tuple of n finite JSON numbers (bools excluded): the one such check of metadata."""
     return isinstance(v, (list, tuple)) and len(v) == n and all(
         isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) for x in v)
 

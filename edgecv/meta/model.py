@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import List
 
 import numpy as np
 
 from ..errors import EdgecvError
-from ..spec import PreprocessSpec
+from ..spec import PreprocessSpec, finite_numbers
 
 TASKS = ("classify", "binary", "regress")
 _COORD = re.compile(r"^(?:.*_)?([xy])\d*$", re.IGNORECASE)
@@ -48,7 +47,7 @@ class ModelMeta:
         if not isinstance(self.targets, list) or not all(map(_valid_target, self.targets)):
             raise ValueError('targets must be a list of {"name": str, "kind": "x"|"y"|"value"} '
                              "with finite offset and non-zero scale")
-        if isinstance(self.preprocess, dict) or not isinstance(self.preprocess, PreprocessSpec):
+        if not isinstance(self.preprocess, PreprocessSpec):   # a dict from JSON, or anything else: checked
             self.preprocess = PreprocessSpec.from_dict(self.preprocess)
         for name in ("arch", "version", "source_sha256"):
             if not isinstance(getattr(self, name), str):
@@ -117,8 +116,7 @@ def _valid_target(t) -> bool:
     if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t.get("kind") not in ("x", "y", "value"):
         return False
     nums = [t.get("offset", 0.0), t.get("scale", 1.0)]
-    return (all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in nums)
-            and nums[1] != 0 and t.get("link") in (None, "log"))
+    return finite_numbers(nums, 2) and nums[1] != 0 and t.get("link") in (None, "log")
 
 
 def _per_row(size, out: np.ndarray):
