@@ -121,6 +121,9 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, log=print) -> dict:
     for batch in (1, 8):
         files = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=batch > 1, calib=str(calib),
                               calib_size=64, parity=True, out=str(tmp / f"b{batch}"), log=lambda *a: None)
+        if batch == 1 and importlib.util.find_spec("openvino"):
+            table["ov-int8/b1 kernels"] = prof = kernel_profile(files["onnx-int8-cpu"], threads)
+            log("  ov-int8 batch 1 by kernel (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in list(prof["ms"].items())[:4]))
         backends = open_paths(ckpt, files, threads, nncf_calib=calib)
         x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
         try:
@@ -132,6 +135,30 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, log=print) -> dict:
             table[f"{name}/b{batch}"] = {"p50": statistics.median(v), "p95": float(np.percentile(v, 95)), "n": len(v)}
             log(f"  {name:<17} batch {batch}: p50 {table[f'{name}/b{batch}']['p50']:.2f} ms")
     return table
+
+
+def kernel_profile(onnx_path: Path, threads: int, iters: int = 20) -> dict:
+    """Where OpenVINO's batch-1 time goes on this CPU, per (layer type, kernel), ms per inference:
+    on an AVX2 core without VNNI the int8 convolutions (`jit_avx2_I8`) are nearly all of it, so
+    the INT8 path is bound by the instruction set, not by the graph or the settings."""
+    import collections
+
+    import openvino as ov
+
+    core = ov.Core()
+    cfg = {ov.properties.hint.performance_mode: ov.properties.hint.PerformanceMode.LATENCY,
+           ov.properties.inference_num_threads: threads, ov.properties.enable_profiling: True}
+    req = core.compile_model(core.read_model(str(onnx_path)), "CPU", cfg).create_infer_request()
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    for _ in range(5):
+        req.infer({0: x})
+    ms = collections.defaultdict(float)
+    for _ in range(iters):
+        req.infer({0: x})
+        for p in req.profiling_info:
+            ms[f"{p.node_type} {p.exec_type}"] += p.real_time.total_seconds() * 1000 / iters
+    top = dict(sorted(((k, round(v, 3)) for k, v in ms.items() if v >= 0.01), key=lambda kv: -kv[1]))
+    return {"ms": top, "total_ms": round(sum(ms.values()), 3)}
 
 
 def accuracy(run: Path, threads: int, log=print) -> dict:

@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     from .text import StreamError, close_broken_stdout, error_line, safe_streams
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    # FFmpeg's own lines ("moov atom not found") would stand beside edgecv's one-line error about the
+    # same file; OpenCV reads this when it first opens a video. OPENCV_FFMPEG_LOGLEVEL=24 shows them.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     with safe_streams(), terminate_as_interrupt():
         try:
             return _run(argv)

@@ -188,6 +188,8 @@ def read_yaml(path) -> dict:
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise EdgecvError(f"{p}: is a folder; --config takes a YAML file (a run's config.yaml, say)")
     if not p.is_file():
         raise EdgecvError(f"{p}: config file not found; check the path")
     try:
@@ -238,16 +240,18 @@ def build(cls, d: dict, source: str = "", prefix: str = ""):
             values[name] = convert(f, hints[name], v, source, prefix)
     try:
         cfg = cls(**values)
-    except (TypeError, ValueError) as e:
-        raise EdgecvError(f"{_src(source)}{e}")
+    except (TypeError, ValueError, EdgecvError) as e:   # EdgecvError: a __post_init__ check, made without the file
+        raise EdgecvError(f"{_src(source)}{e}") from None
     for f in fields(cls):
         if not f.metadata.get("nested"):
             check(f, getattr(cfg, f.name), source, prefix)
     validate = getattr(cfg, "validate", None)
     try:
         return validate() or cfg if validate else cfg
-    except (TypeError, ValueError) as e:      # a rule between options, said by the config itself
-        raise EdgecvError(f"{_src(source)}{e}") from None
+    except (TypeError, ValueError, EdgecvError) as e:   # a rule between options, said by the config itself
+        msg = str(e)
+        raise EdgecvError(f"{_src(source)}{msg[len('config: '):] if source and msg.startswith('config: ') else msg}") \
+            from None
 
 
 def _name(f, prefix: str) -> str:

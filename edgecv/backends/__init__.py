@@ -22,13 +22,14 @@ from ..registry import Registry
 BACKENDS = Registry("backend")
 BACKENDS.register("torch", "edgecv.backends.torch_backend:TorchBackend", "PyTorch eager, .pt checkpoints",
                   suffixes=(".pt", ".pth"), bench={"pt": None})
+# streams: on a CPU, several instances of one model may infer frames at once (edgecv/runtime/threads.py)
 BACKENDS.register("onnxruntime", "edgecv.backends.ort:OrtBackend", "ONNX Runtime: CPU, CUDA, TensorRT EP",
-                  suffixes=(".onnx",))
+                  suffixes=(".onnx",), streams=True)
 BACKENDS.register("tensorrt", "edgecv.tensorrt.runner:TrtBackend", "TensorRT engines (GPU)",
                   suffixes=(".engine", ".trt", ".plan"))
 # bench rows a backend adds: row name -> the export format whose file it runs
 BACKENDS.register("openvino", "edgecv.backends.openvino:OpenVinoBackend", "OpenVINO (Intel CPU/GPU)",
-                  suffixes=(".onnx",), bench={"openvino": "onnx", "openvino-int8": "onnx-int8-cpu"})
+                  suffixes=(".onnx",), bench={"openvino": "onnx", "openvino-int8": "onnx-int8-cpu"}, streams=True)
 
 
 def model_suffixes() -> tuple:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import numbers
 import os
 import threading
 import time
@@ -145,10 +146,10 @@ class Collector:
             raise EdgecvError(f"{self.root}: this is a classification collection; press a class key instead")
         frame = _check_frame(frame)
         h, w = frame.shape[:2]
-        try:
-            x, y = float(x), float(y)
-        except (TypeError, ValueError):
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in (x, y)):
+            # JSON true/false, "12" and null are not pixels: float(True) would be a point at x=1
             raise EdgecvError(f"point ({x!r}, {y!r}): x and y must be numbers (pixels of the frame)")
+        x, y = float(x), float(y)
         if not (0 <= x < w and 0 <= y < h):
             raise EdgecvError(f"point ({x:g}, {y:g}) is outside the {w}x{h} frame; click inside the image")
         with self._lock:

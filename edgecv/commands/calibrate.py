@@ -17,7 +17,7 @@ class CalibrateConfig:
     size: int = option(512, "number of images", low=1)
     task: str = option("classify", "dataset task", choices=("classify", "binary", "regress"))
     seed: int = option(0, "seed of the stratified draw", low=0, high=MAX_SEED)
-    out: Optional[str] = option(None, "list file (default calibration/<data name>.txt)", metavar="FILE")
+    out: Optional[str] = option(None, "list file, .txt (default calibration/<data name>.txt)", metavar="FILE")
 
 
 def add_arguments(p):

@@ -17,10 +17,15 @@ def add_arguments(p):
 
 
 def main(args) -> int:
+    from ..errors import EdgecvError
     from ..exporters import export_all
     from ..exporters.config import ExportConfig
 
-    job = export_all(from_args(ExportConfig, args))
+    cfg = from_args(ExportConfig, args)
+    unused = cfg.unused()
+    if unused:
+        raise EdgecvError(unused[0] + (f" (and {len(unused) - 1} more such option(s))" if len(unused) > 1 else ""))
+    job = export_all(cfg)
     for fmt in job.cfg.formats:
         print(f"{fmt}: {job.paths[fmt]}")
     return 0

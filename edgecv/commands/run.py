@@ -25,10 +25,14 @@ def add_arguments(p):
 
 
 def main(args) -> int:
+    from ..errors import EdgecvError
     from ..runtime.config import RunConfig
     from ..runtime.pipeline import run_config
 
     cfg = from_args(RunConfig, args)
+    unused = cfg.unused()
+    if unused:
+        raise EdgecvError(unused[0] + (f" (and {len(unused) - 1} more such option(s))" if len(unused) > 1 else ""))
     rep = run_config(cfg)
     if not rep["frames"] and not rep.get("interrupted"):
         print(f"edgecv run: error: {cfg.source}: no frame was inferred ({rep['unreadable']} unreadable)",

@@ -69,12 +69,18 @@ def parse_fractions(text) -> Tuple[float, float, float]:
     return tuple(vals)
 
 
-def load_dataset(root, task: str = "classify", split="0.8,0.1,0.1", seed: int = 0,
-                 split_file: Optional[Path] = None) -> Dataset:
-    """Find every labelled image under root and assign train/val/test (or reuse split_file)."""
+def data_root(root) -> Path:
+    """root as a Path, or the one-line error for a data folder that is not there."""
     root = Path(root)
     if not root.is_dir():
         raise EdgecvError(f"{root}: data folder not found; pass --data DIR with class folders or labels.csv")
+    return root
+
+
+def load_dataset(root, task: str = "classify", split="0.8,0.1,0.1", seed: int = 0,
+                 split_file: Optional[Path] = None) -> Dataset:
+    """Find every labelled image under root and assign train/val/test (or reuse split_file)."""
+    root = data_root(root)
     fractions = parse_fractions(split)
     ds = (_discover_regress if task == "regress" else _discover_classify)(root, task, fractions, seed)
     if split_file is not None and Path(split_file).exists():

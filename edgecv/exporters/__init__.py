@@ -181,10 +181,25 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
 
         preflight(cfg.bundle, model, cfg.bundle_name)
     job = ExportJob(cfg, out_dir, log)
-    job.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.bundle == "triton" and model.suffix in (".pt", ".pth") and not cfg.dynamic:
         cfg.dynamic = True   # Triton batches requests: a dynamic batch is what its model needs
         log("bundle triton: exporting with a dynamic batch dimension (Triton's dynamic batcher)")
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]   # the folders this export creates
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _run_formats(job)
+    except BaseException:
+        for d in made:   # deepest first; one that holds a file is kept, and so are those above it
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+    return job
+
+
+def _run_formats(job: ExportJob):
+    cfg = job.cfg
     for f in cfg.formats:
         if f not in job.paths:
             job.paths[f] = FORMATS.load(f)(job)
@@ -196,7 +211,6 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
         from .checks import check_artifacts
 
         job.checks = check_artifacts(job)
-    return job
 
 
 def export(model, formats="onnx", log=print, **options) -> Dict[str, Path]:

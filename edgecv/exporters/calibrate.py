@@ -45,7 +45,7 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
     if size < MIN_IMAGES:
         raise EdgecvError(f"--calib-size/--size {size}: INT8 calibration needs at least {MIN_IMAGES} images "
                           "(hundreds recommended)")
-    if src.suffix == ".txt" and src.is_file():
+    if src.suffix.lower() == ".txt" and src.is_file():
         lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
         base = list_root(src, lines)
         paths = [Path(l.strip()) if Path(l.strip()).is_absolute() else base / l.strip()
@@ -153,6 +153,9 @@ def calibrate(data, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classi
     from ..fileio import check_output
 
     out = Path(out) if out else Path("calibration") / f"{Path(data).resolve().name}.txt"
+    if out.suffix.lower() != ".txt":   # export --calib reads a .txt as a list, anything else as a folder
+        raise EdgecvError(f"--out {out}: a calibration list is a .txt file (`edgecv export --calib` reads it by "
+                          f"that suffix); use --out {out.with_name(out.name + '.txt')}")
     check_output(out, inputs=[data], flag="--out")
     paths = calibration_images(data, size, seed, task)
     write_list(paths, out, root=data if Path(data).is_dir() else None)

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from typing import Optional
 
 from ..config import option
@@ -75,3 +75,28 @@ class ExportConfig:
     @property
     def formats(self):
         return [f.strip() for f in str(self.format).split(",") if f.strip()]
+
+    def unused(self) -> list:
+        """Options set away from their default that none of the chosen formats uses, each with what
+        would use it. The CLI refuses them (a typed --calib-method on an FP32 export was silently
+        ignored); the Python API stays lenient, since `edgecv check` and bench pass one set of options
+        for every format."""
+        from dataclasses import fields
+
+        fmts = set(self.formats)
+        engine = "engine" in fmts
+        int8 = bool(fmts & {"onnx-int8", "onnx-int8-cpu"}) or engine and self.precision == "int8"
+        rules = [(("calib", "calib_size", "calib_method"), int8,
+                  "INT8 formats: add --format onnx-int8 (or onnx-int8-cpu, or engine with --precision int8)"),
+                 (("precision",), engine or bool(self.bundle), "TensorRT engines and bundles (DeepStream's "
+                  "network-mode): add --format engine or --bundle NAME"),
+                 (("workspace",), engine, "TensorRT engines: add --format engine"),
+                 (("target",), engine or self.check, "TensorRT engines and --check: add --format engine"),
+                 (("input_dtype", "input_layout"), self.embed_preprocess, "--embed-preprocess: add it"),
+                 (("bundle_name", "max_batch", "calib_cache"), bool(self.bundle), "--bundle: add --bundle NAME")]
+        defaults = {f.name: f.default if f.default_factory is MISSING else f.default_factory() for f in fields(self)}
+        out = []
+        for names, applies, what in rules:
+            out += [f"--{n.replace('_', '-')} {getattr(self, n)} applies to {what}, or drop it"
+                    for n in names if not applies and getattr(self, n) != defaults[n]]
+        return out

@@ -12,6 +12,8 @@ from ..registry import lazy
 from ..backends.ort import ProviderOptions
 from ..meta.describe import Description
 
+MAX_STREAMS = 16   # each stream holds a copy of the model
+
 
 _backends, _backend_help = lazy("edgecv.backends:BACKENDS", "default: from the file suffix; one of ")
 
@@ -65,6 +67,36 @@ class RunConfig:
                           "idle threads yield to capture (ORT spin off, OpenVINO unpinned); above 4 cores one "
                           "core is left to capture; csi:// and raw V4L2 keep the backend default", low=0, high=MAX_THREADS,
                           group="backend")
+    streams: int = option(0, "frames inferred at once on a CPU, each by its own instance of the model (ONNX "
+                          "Runtime, OpenVINO); --threads is then per stream. 0 = auto: 2 when every frame of a "
+                          "CPU-decoded file or folder is inferred (not --realtime) on 2-4 cores, else 1",
+                          low=0, high=MAX_STREAMS, group="backend")
     describe: Description = option(nested=True, factory=Description)
     ort: ProviderOptions = option(nested=True, factory=ProviderOptions)
     camera: CameraOptions = option(nested=True, factory=CameraOptions, group="camera (jetson-inference names)")
+
+    def unused(self) -> list:
+        """Options given that this run would ignore, each with the fix; the CLI refuses them (the
+        red-team pass found --fps without --realtime and camera sizes on a video file silently ignored).
+        Whether --smooth/--topk fit the task is checked once the model is open (pipeline.py)."""
+        from ..errors import EdgecvError
+        from .uri import parse_source
+
+        out = []
+        if self.fps is not None and not self.realtime:
+            out.append(f"--fps {self.fps:g} paces a file or folder under --realtime (a camera's rate is "
+                       "--input-rate); add --realtime or drop it")
+        try:
+            kind = parse_source(self.source).kind
+        except EdgecvError:
+            return out   # the run itself says what is wrong with the source
+        cam = self.camera
+        cam.source_options()   # a bad value (--input-flip sideways) is named as such first
+        for flag, value, kinds in (("--input-width", cam.input_width, ("csi", "v4l2")),
+                                   ("--input-height", cam.input_height, ("csi", "v4l2")),
+                                   ("--input-flip", cam.input_flip, ("csi",)),
+                                   ("--input-codec", None if cam.input_codec == "raw" else cam.input_codec, ("v4l2",))):
+            if value is not None and kind not in kinds:
+                where = " or ".join({"csi": "csi:// cameras", "v4l2": "V4L2 cameras (/dev/video*)"}[k] for k in kinds)
+                out.append(f"{flag} {value} applies to {where}, not to a {kind} source; drop it")
+        return out

@@ -10,10 +10,12 @@ c.thread.start(); print(sum(1 for f in each_frame(c.channel, c.stop) if not c.po
 """
 from __future__ import annotations
 
+import collections
+import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional, Sequence
 
 from ..spec import PreprocessSpec
 from .capture import BufferPool, CaptureThread, Frame, FrameChannel
@@ -31,10 +33,11 @@ class Capture:
 
     @classmethod
     def open(cls, source, spec: PreprocessSpec, shape, latest: bool = True, pace: Optional[float] = None,
-             stop: Optional[threading.Event] = None) -> "Capture":
+             stop: Optional[threading.Event] = None, in_flight: int = 1) -> "Capture":
         """latest=True: a 1-slot channel that a new frame overwrites (live cameras, paced files);
-        False: a short blocking queue, every frame delivered."""
-        pool = BufferPool(shape, 3 if latest else LOSSLESS_QUEUE + 2)
+        False: a short blocking queue, every frame delivered. in_flight: frames being inferred at
+        once (streams), each holding a buffer of the pool."""
+        pool = BufferPool(shape, (2 if latest else LOSSLESS_QUEUE + 1) + max(1, in_flight))
         chan = FrameChannel(latest, LOSSLESS_QUEUE, on_drop=lambda f: pool.release(f.tensor))
         stop = stop if stop is not None else threading.Event()
         return cls(CaptureThread(source, spec, chan, pool, stop, pace), chan, pool, stop)
@@ -67,13 +70,63 @@ def infer_frame(backend, post, frame: Frame, pool: BufferPool):
     """Run the model on frame.tensor, hand the buffer back to `pool`, set frame.result (the
     postprocessed output for a w x h frame) and the infer/postprocess times; returns (t0, t2),
     the start and end of the step."""
+    return _postprocess(post, frame, *_predict(backend, frame, pool))
+
+
+def infer_in_order(backends: Sequence, post, frames: Iterable[Frame], pool: BufferPool) -> Iterator[tuple]:
+    """(frame, t0, t2) for each frame, in capture order, like infer_frame. With several backends
+    (streams: instances of one model), up to that many frames are inferred at once in worker
+    threads, and postprocessing (which may smooth over frames) stays in order in the caller's thread.
+    Closing the generator (a --frames limit, Ctrl-C) waits for the frames in flight."""
+    if len(backends) == 1:
+        for frame in frames:
+            yield (frame,) + infer_frame(backends[0], post, frame, pool)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    free = queue.SimpleQueue()
+    for be in backends:
+        free.put(be)
+
+    def work(frame):
+        be = free.get()
+        try:
+            return _predict(be, frame, pool)
+        finally:
+            free.put(be)
+
+    pending = collections.deque()
+    with ThreadPoolExecutor(len(backends), thread_name_prefix="edgecv-infer") as pool_ex:
+        try:
+            for frame in frames:
+                pending.append((frame, pool_ex.submit(work, frame)))
+                if len(pending) >= len(backends):
+                    frame, fut = pending.popleft()
+                    yield (frame,) + _postprocess(post, frame, *fut.result())
+            while pending:
+                frame, fut = pending.popleft()
+                yield (frame,) + _postprocess(post, frame, *fut.result())
+        finally:
+            for frame, fut in pending:
+                if fut.cancel():   # never started: its buffer goes back here
+                    pool.release(frame.tensor)
+                    frame.tensor = None
+
+
+def _predict(backend, frame: Frame, pool: BufferPool):
     t0 = time.perf_counter()
-    out = backend.predict(frame.tensor)
-    t1 = time.perf_counter()
-    pool.release(frame.tensor)
-    frame.tensor = None
+    try:
+        out = backend.predict(frame.tensor)
+    finally:
+        pool.release(frame.tensor)
+        frame.tensor = None
+    return out, t0, time.perf_counter()
+
+
+def _postprocess(post, frame: Frame, out, t0: float, t1: float):
+    tp = time.perf_counter()   # t1 where inference ran in this thread; later where a stream ran it
     h, w = frame.image.shape[:2]
     frame.result = post(out, w, h)
     t2 = time.perf_counter()
-    frame.times.update(infer=t1 - t0, postprocess=t2 - t1)
+    frame.times.update(infer=t1 - t0, postprocess=t2 - tp)
     return t0, t2

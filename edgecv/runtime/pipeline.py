@@ -8,15 +8,17 @@ runs here. numpy + OpenCV + the backend only: torch is imported only for a .pt c
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 from typing import Optional
 
 from ..config import load, nest_options, to_dict
+from ..errors import EdgecvError
 from ..fileio import check_output, write_json
 from .config import RunConfig
-from .loop import Capture, each_frame, infer_frame
+from .loop import Capture, each_frame, infer_in_order
 from .model import input_shape, open_model
 from .threads import pipeline_threads
 from .postprocess import Postprocessor, Scorer
@@ -49,15 +51,22 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
     out_spec = parse_output(cfg.output)
     _check_outputs(cfg, out_spec)
     stop = stop or threading.Event()
-    threads, thread_opts, thread_rule = pipeline_threads(cfg.threads, src_spec)
-    be = open_model(cfg.model, cfg.backend, cfg.device, threads, {**thread_opts, **cfg.ort.backend_kwargs()},
-                    **cfg.describe.given())
+    plan = _plan(cfg, src_spec)
+    opts = {**plan.options, **cfg.ort.backend_kwargs()}
+    bes = [open_model(cfg.model, cfg.backend, cfg.device, plan.threads, opts, **cfg.describe.given())]
     try:
+        be = bes[0]
         shape = input_shape(be, cfg.model)
+        if be.meta.task == "regress" and (cfg.smooth or cfg.topk != 5):
+            raise EdgecvError(f"{cfg.model}: --smooth and --topk apply to classifiers; this model regresses "
+                              f"{', '.join(be.meta.target_names)}: drop them")
+        while str(be.device).lower() == "cpu" and len(bes) < plan.streams:   # the other streams' instances
+            bes.append(open_model(cfg.model, cfg.backend, cfg.device, plan.threads, opts, **cfg.describe.given()))
+            bes[-1].meta = be.meta
         src = open_source(src_spec, loop=cfg.loop, stop=stop, fps=cfg.fps or 30.0)
         try:
             truth_fn = _truth(be.meta, src, src_spec, cfg.truth)
-            ctx = _Run(be, src, shape, stop, Postprocessor(be.meta, cfg.topk, cfg.smooth), truth_fn, cfg.quiet,
+            ctx = _Run(bes, src, shape, stop, Postprocessor(be.meta, cfg.topk, cfg.smooth), truth_fn, cfg.quiet,
                        cfg.interval)
         except BaseException:
             src.close()
@@ -65,11 +74,13 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
         pace = (cfg.fps or src.fps) if cfg.realtime and not src.live else None
         rep = ctx.execute(out_spec, pace, cfg.frames, cfg.duration)   # closes the source
     finally:
-        be.close()
+        for b in bes:
+            b.close()
     rep.update(model=str(cfg.model), backend=getattr(be, "name", ""),
                device=str(getattr(be, "device", cfg.device or "")), task=be.meta.task, source=redact(str(cfg.source)),
                output=redact(out_spec.uri), loop=cfg.loop, realtime=bool(cfg.realtime),
-               imgsz=list(be.meta.preprocess.imgsz), threads={"threads": threads, "rule": thread_rule},
+               imgsz=list(be.meta.preprocess.imgsz),
+               threads={"threads": plan.threads, "streams": len(bes), "rule": plan.rule},
                config={k: redact(v) if isinstance(v, str) else v for k, v in to_dict(cfg).items()})
     if cfg.json:
         write_json(cfg.json, rep)
@@ -82,6 +93,21 @@ def run_config(cfg: RunConfig, stop: Optional[threading.Event] = None) -> dict:
         if video and video not in wrote:
             print(f"edgecv run: {video} not written: no frame reached the output", file=sys.stderr, flush=True)
     return rep
+
+
+def _plan(cfg: RunConfig, spec):
+    """Threads and streams for this run (runtime/threads.py). Streams need a backend that can run
+    several instances on a CPU, and a run that infers every frame (a file or folder, not paced)."""
+    from ..backends import BACKENDS, backend_for
+
+    on_cpu = (cfg.device or "cpu") == "cpu" and (cfg.ort.providers or "cpu") == "cpu"
+    instances = on_cpu and BACKENDS.get(backend_for(cfg.model, cfg.backend)).info.get("streams", False)
+    every_frame = bool(instances) and not spec.live and not cfg.realtime
+    plan = pipeline_threads(cfg.threads, spec, every_frame=every_frame, streams=cfg.streams if instances else 1)
+    if cfg.streams > 1 and not instances:
+        plan = plan._replace(rule=plan.rule + f"; --streams {cfg.streams} needs ONNX Runtime or OpenVINO on the "
+                             "CPU: 1 stream")
+    return plan
 
 
 def _check_outputs(cfg: RunConfig, out_spec):
@@ -110,14 +136,14 @@ def _truth(meta, src, spec, truth_path):
 class _Run:
     """One run's threads and state; execute() returns the report without model/source fields."""
 
-    def __init__(self, be, src, shape, stop, post, truth_fn, quiet, interval):
-        self.be, self.src, self.shape, self.stop = be, src, shape, stop
+    def __init__(self, bes, src, shape, stop, post, truth_fn, quiet, interval):
+        self.bes, self.be, self.src, self.shape, self.stop = bes, bes[0], src, shape, stop
         self.post, self.truth_fn, self.quiet, self.interval = post, truth_fn, quiet, interval
-        self.stats, self.scorer = Stats(), Scorer(be.meta)
+        self.stats, self.scorer = Stats(), Scorer(self.be.meta)
 
     def execute(self, out_spec, pace, frames, duration) -> dict:
         cap = Capture.open(self.src, self.be.meta.preprocess, self.shape, self.src.live or bool(pace), pace,
-                           self.stop)
+                           self.stop, in_flight=len(self.bes))
         try:
             sink = open_sink(out_spec, self.src.fps, self.stop)
         except BaseException:
@@ -156,8 +182,12 @@ class _Run:
     def _loop(self, cap, sink_thread, frames, duration):
         t_end = None if duration is None else time.perf_counter() + duration
         t_live = time.perf_counter() + self.interval
-        for frame in each_frame(cap.channel, self.stop, t_end):
-            t0, t2 = infer_frame(self.be, self.post, frame, cap.pool)
+        results = infer_in_order(self.bes, self.post, each_frame(cap.channel, self.stop, t_end), cap.pool)
+        with contextlib.closing(results):
+            self._consume(results, cap, sink_thread, frames, t_live)
+
+    def _consume(self, results, cap, sink_thread, frames, t_live):
+        for frame, t0, t2 in results:
             self.stats.add(frame, t0, t2)
             self.scorer.add(self.truth_fn(frame), frame.result)
             if sink_thread:

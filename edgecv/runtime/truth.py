@@ -25,12 +25,14 @@ MAX_TARGET = 1e9   # a larger "pixel" or count is a typo, and its square overflo
 
 
 def class_index(meta: ModelMeta, label, where: str) -> int:
-    """A class name (or a numeric index) -> index into meta.classes."""
+    """A class name (or a numeric index) -> index into meta.classes. An index is taken only when no
+    class is named by a number: with classes 3, 5, 7 the label "1" is no class, not the second one."""
     names = class_names(meta)
     s = str(label).strip()
     if s in names:
         return names.index(s)
-    if s.lstrip("-").isdigit() and 0 <= int(s) < len(names):
+    numeric = lambda t: t.strip().lstrip("-").isdigit()   # noqa: E731
+    if numeric(s) and 0 <= int(s) < len(names) and not any(numeric(n) for n in names):
         return int(s)
     raise EdgecvError(f"{where}: label {s!r} is not a class of the model ({', '.join(names)}); "
                       "fix the labels or pass the right model")

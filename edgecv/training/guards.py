@@ -22,9 +22,13 @@ KEEP = (".edgecv.lock",)   # a run-folder lock is its holder's to remove
 
 
 def preflight(cfg, resume: bool = False):
-    """Every check that needs neither the data nor a model: one line before any decoding."""
+    """Every check that needs neither the data nor a model: one line before any decoding. A missing
+    data folder comes first: it is the likelier typo, and the ImageNet check may wait on the network."""
+    from ..data.datasets import data_root
     from ..models.registry import arch_entry
 
+    if not resume:
+        data_root(cfg.data)
     arch_entry(cfg.model)
     if cfg.weights and not resume and not Path(cfg.weights).is_file():
         raise EdgecvError(f"--weights {cfg.weights}: no such file; pass a .pt/.pth state dict or checkpoint")

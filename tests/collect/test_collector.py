@@ -72,9 +72,11 @@ def test_save_point_rows_are_accepted_by_load_dataset(tmp_path):
     for bad in ((64, 10), (-1, 3), (5, 48)):
         with pytest.raises(EdgecvError, match="outside the 64x48 frame"):
             c.save_point(frame(), *bad)
-    with pytest.raises(EdgecvError, match="must be numbers"):
-        c.save_point(frame(), "left", 3)
-    assert c.counts() == {"points": 4} and no_temp_files(tmp_path) == []
+    for bad in (("left", 3), (True, 3), (3, False), ("12", 3), (None, 3), (np.bool_(True), 2)):
+        with pytest.raises(EdgecvError, match="must be numbers"):
+            c.save_point(frame(), *bad)
+    c.save_point(frame(), np.int64(5), np.float32(6.5))   # what a mouse callback or numpy hands over
+    assert c.counts() == {"points": 5} and no_temp_files(tmp_path) == []
 
 
 def test_undo_removes_newest_first_row_and_image(tmp_path):

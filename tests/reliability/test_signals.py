@@ -74,14 +74,16 @@ print("ok")
 """)
 
 
-@pytest.mark.parametrize("name, sig", [("out.mp4", signal.SIGTERM), ("out.avi", signal.SIGHUP),
-                                       ("out.mkv", signal.SIGTERM)])
-def test_run_output_video_and_report_survive_the_signal(tmp_path, onnx_model, media, name, sig):
+@pytest.mark.parametrize("name, sig, pace", [("out.mp4", signal.SIGTERM, "--realtime"),
+                                             ("out.avi", signal.SIGHUP, "--realtime"),
+                                             ("out.mkv", signal.SIGTERM, "--realtime"),
+                                             ("out.avi", signal.SIGINT, "--streams=2")])   # two frames in flight
+def test_run_output_video_and_report_survive_the_signal(tmp_path, onnx_model, media, name, sig, pace):
     import cv2
 
     clip = media.write_video(tmp_path / "clip.avi", n=30, size=(64, 48), fps=30)
     out, rep = tmp_path / name, tmp_path / "rep.json"
-    p = edgecv("run", onnx_model, "--source", clip, "--loop", "--realtime", "--output", out, "--json", rep,
+    p = edgecv("run", onnx_model, "--source", clip, "--loop", pace, "--output", out, "--json", rep,
                "--interval", "0.3")
     lines = []
     wait_for(lambda: lines.append(p.stderr.readline()) or "fps" in lines[-1], proc=p)
@@ -97,6 +99,7 @@ def test_run_output_video_and_report_survive_the_signal(tmp_path, onnx_model, me
     cap.release()
     report = json.loads(rep.read_text())
     assert report["interrupted"] is True and frames >= 5, (frames, report["frames"])
+    assert report["threads"]["streams"] == (1 if pace == "--realtime" else 2)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")], os.listdir(tmp_path)   # no temporaries
 
 
