@@ -153,10 +153,10 @@ def calibrate(data, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classi
     from ..fileio import check_output
 
     out = Path(out) if out else Path("calibration") / f"{Path(data).resolve().name}.txt"
+    check_output(out, inputs=[data], flag="--out")   # first: inside the data folder is the worse mistake
     if out.suffix.lower() != ".txt":   # export --calib reads a .txt as a list, anything else as a folder
         raise EdgecvError(f"--out {out}: a calibration list is a .txt file (`edgecv export --calib` reads it by "
                           f"that suffix); use --out {out.with_name(out.name + '.txt')}")
-    check_output(out, inputs=[data], flag="--out")
     paths = calibration_images(data, size, seed, task)
     write_list(paths, out, root=data if Path(data).is_dir() else None)
     log(f"calibration: {len(paths)} images from {data} -> {out} (paths relative to {data})")

@@ -24,21 +24,10 @@ def test_auto_rule_from_cores_and_source():
 def test_run_reports_and_applies_the_rule(tmp_path):
     """A real ONNX Runtime session on a real image folder: the report names the rule it used."""
     import cv2
-    import onnx
-    from onnx import TensorProto, helper
 
     import edgecv
-    from edgecv.meta import ModelMeta
 
-    g = helper.make_graph([helper.make_node("GlobalAveragePool", ["input"], ["p"]),
-                           helper.make_node("Flatten", ["p"], ["output"])], "gap",
-                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
-                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    helper.set_model_props(m, {"edgecv": ModelMeta(task="classify", classes=["r", "g", "b"],
-                                                   preprocess={"imgsz": [16, 16]}).to_json()})
-    onnx.save(m, str(tmp_path / "gap.onnx"))
+    _model(tmp_path)
     (tmp_path / "imgs").mkdir()
     for i in range(3):
         cv2.imwrite(str(tmp_path / "imgs" / f"{i}.png"), np.full((16, 16, 3), 60 * i, np.uint8))
