@@ -62,11 +62,11 @@ class RunConfig:
     backend: Optional[str] = option(None, _backend_help, choices=_backends, group="backend")
     device: Optional[str] = option(None, "cpu, cuda or cuda:N (default: CPU for .onnx/.pt, the GPU for an engine)",
                                    group="backend", parse=parse_device)
-    threads: int = option(0, "CPU threads for inference. 0 = auto: with a source decoded on the CPU (video, "
-                          "stream, image folder, MJPEG camera), up to 4 cores inference keeps every core but its "
-                          "idle threads yield to capture (ORT spin off, OpenVINO unpinned); above 4 cores one "
-                          "core is left to capture; csi:// and raw V4L2 keep the backend default", low=0, high=MAX_THREADS,
-                          group="backend")
+    threads: int = option(0, "CPU threads for inference, per stream (--streams). 0 = auto: with a source "
+                          "decoded on the CPU (video, stream, image folder, MJPEG camera), up to 4 cores inference "
+                          "keeps every core but its idle threads yield to capture (ORT spin off, OpenVINO unpinned); "
+                          "above 4 cores one core is left to capture; csi:// and raw V4L2 keep the backend default",
+                          low=0, high=MAX_THREADS, group="backend")
     streams: int = option(0, "frames inferred at once on a CPU, each by its own instance of the model (ONNX "
                           "Runtime, OpenVINO); --threads is then per stream. 0 = auto: 2 when every frame of a "
                           "CPU-decoded file or folder is inferred (not --realtime) on 2-4 cores, else 1",
