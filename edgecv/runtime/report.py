@@ -109,6 +109,9 @@ def summary_text(rep: dict) -> str:
              f"(dropped {rep.get('dropped', 0)}, unreadable {rep.get('unreadable', 0)})",
              "latency p50/p95 ms: " + "  ".join(f"{k} {f(v)}" for k, v in lat.items()),
              f"frame age p50/p95 ms: {f(rep['frame_age_ms'])}"]
+    th = rep.get("threads") or {}
+    if th.get("rule"):   # how the CPU was shared: --threads / --streams (runtime/threads.py)
+        lines.append(f"{rep.get('backend') or 'inference'} on {rep.get('device') or '?'}: {th['rule']}")
     if "accuracy" in rep:
         lines.append(f"accuracy {rep['accuracy']:.4f} on {rep['scored_frames']} frames")
     if "rmse_px" in rep:

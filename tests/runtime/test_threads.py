@@ -36,6 +36,9 @@ def test_run_reports_and_applies_the_rule(tmp_path):
 
     plan = pipeline_threads(0, None, usable_cores(), every_frame=True)
     assert rep["frames"] == 3 and (rep["threads"]["threads"], rep["threads"]["streams"]) == (plan.threads, plan.streams)
+    from edgecv.runtime.report import summary_text
+
+    assert f"onnxruntime on cpu: {rep['threads']['rule']}" in summary_text(rep)   # the user sees the plan
     assert edgecv.run(tmp_path / "gap.onnx", str(tmp_path / "imgs"), quiet=True, threads=1)["threads"] == \
         {"threads": 1, "streams": 1, "rule": "1 threads as given"}
 
