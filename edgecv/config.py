@@ -66,13 +66,22 @@ def flag_of(f) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def _default_text(f) -> str:
+def default_of(f):
+    """A dataclass field's default value (made by its factory where it has one); None if it has none."""
     if f.default is not MISSING:
-        d = f.default
-    elif f.default_factory is not MISSING:
-        d = f.default_factory()
-    else:
-        return ""
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else None
+
+
+def refuse_unused(messages: list):
+    """The one line for options a command would ignore (ExportConfig.unused, RunConfig.unused)."""
+    if messages:
+        more = f" (and {len(messages) - 1} more such option(s))" if len(messages) > 1 else ""
+        raise EdgecvError(messages[0] + more)
+
+
+def _default_text(f) -> str:
+    d = default_of(f)
     if d is None or d == "" or dataclasses.is_dataclass(d):
         return ""
     if isinstance(d, bool):

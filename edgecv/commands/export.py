@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from ..config import add_arguments as add_config_arguments
-from ..config import from_args
+from ..config import from_args, refuse_unused
 
 
 def add_arguments(p):
@@ -17,14 +17,11 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..errors import EdgecvError
     from ..exporters import export_all
     from ..exporters.config import ExportConfig
 
     cfg = from_args(ExportConfig, args)
-    unused = cfg.unused()
-    if unused:
-        raise EdgecvError(unused[0] + (f" (and {len(unused) - 1} more such option(s))" if len(unused) > 1 else ""))
+    refuse_unused(cfg.unused())
     job = export_all(cfg)
     for fmt in job.cfg.formats:
         print(f"{fmt}: {job.paths[fmt]}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from ..config import add_arguments as add_config_arguments
-from ..config import from_args
+from ..config import from_args, refuse_unused
 
 
 def add_arguments(p):
@@ -25,14 +25,11 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..errors import EdgecvError
     from ..runtime.config import RunConfig
     from ..runtime.pipeline import run_config
 
     cfg = from_args(RunConfig, args)
-    unused = cfg.unused()
-    if unused:
-        raise EdgecvError(unused[0] + (f" (and {len(unused) - 1} more such option(s))" if len(unused) > 1 else ""))
+    refuse_unused(cfg.unused())
     rep = run_config(cfg)
     if not rep["frames"] and not rep.get("interrupted"):
         print(f"edgecv run: error: {cfg.source}: no frame was inferred ({rep['unreadable']} unreadable)",

@@ -4,10 +4,10 @@
 """
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
-from ..config import option
+from ..config import default_of, flag_of, option
 from ..registry import lazy
 
 CALIB_METHODS = ("entropy", "minmax", "percentile")     # onnxruntime's calibrators; "auto" tries each
@@ -94,9 +94,9 @@ class ExportConfig:
                  (("target",), engine or self.check, "TensorRT engines and --check: add --format engine"),
                  (("input_dtype", "input_layout"), self.embed_preprocess, "--embed-preprocess: add it"),
                  (("bundle_name", "max_batch", "calib_cache"), bool(self.bundle), "--bundle: add --bundle NAME")]
-        defaults = {f.name: f.default if f.default_factory is MISSING else f.default_factory() for f in fields(self)}
+        known = {f.name: f for f in fields(self)}
         out = []
         for names, applies, what in rules:
-            out += [f"--{n.replace('_', '-')} {getattr(self, n)} applies to {what}, or drop it"
-                    for n in names if not applies and getattr(self, n) != defaults[n]]
+            out += [f"{flag_of(known[n])} {getattr(self, n)} applies to {what}, or drop it"
+                    for n in names if not applies and getattr(self, n) != default_of(known[n])]
         return out
