@@ -158,12 +158,10 @@ def rounds(args, model: Path, video: Path, backends) -> dict:
     """Per backend, adjacent short rounds of (model-only, pipeline with --threads as given, pipeline
     with every core and the backend's spinning/pinning, the rule before `--threads 0` was auto),
     all backends alternating: a neighbour's load that comes and goes hits each ratio's two sides alike."""
-    from edgecv.runtime.threads import usable_cores
-
-    from edgecv.runtime.threads import pipeline_threads
+    from edgecv.runtime.threads import pipeline_threads, usable_cores
 
     plan = pipeline_threads(args.threads, None, every_frame=True, streams=args.streams)
-    runs = {b: {k: [] for k in ("model", "auto", "fixed", "one", "model_plan")} for b in backends}
+    runs = {b: {k: [] for k in ("model", "auto", "fixed", "one", "model_plan", "pipeline_fps")} for b in backends}
     for _ in range(args.repeats):
         for b in backends:
             m = model_only_fps(model, args.frames, 0, args.device, b)
@@ -172,10 +170,9 @@ def rounds(args, model: Path, video: Path, backends) -> dict:
             o = pipeline(model, video, args.frames, args.threads, args.device, b, 1)
             mp = model_streams_fps(model, args.frames, plan, args.device, b)
             for k, v in (("model", m), ("auto", p["fps"] / m), ("fixed", f["fps"] / m), ("one", o["fps"] / m),
-                         ("model_plan", mp)):
+                         ("model_plan", mp), ("pipeline_fps", p["fps"])):
                 runs[b][k].append(v)
             runs[b]["last"] = p
-            runs[b]["pipeline_fps"] = runs[b].get("pipeline_fps", []) + [p["fps"]]
     return runs
 
 

@@ -59,8 +59,8 @@ VARIANTS = {
     "nogeo": {"augment.rotation": 0.0, "augment.translate": 0.0, "augment.scale": 0.0},
     "border_constant": {"augment.border": "constant"},
     "nocolor": {"augment.brightness": 0.0, "augment.contrast": 0.0},
-    "fp32": {"amp": "off"},
-    "ls01": {"label_smoothing": 0.1},     # the defaults without bf16 autocast (what amp auto picks on a bf16 CPU)
+    "fp32": {"amp": "off"},     # the defaults without bf16 autocast (what amp auto picks on a bf16 CPU)
+    "ls01": {"label_smoothing": 0.1},
 }
 
 
