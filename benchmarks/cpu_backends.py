@@ -10,6 +10,10 @@ Speed: ResNet-18 @224, batch 1 and 8 (weights do not change the cost; INT8 is ca
 photos). Accuracy: a ResNet-18 trained on scikit-learn's real handwritten digits (48 px, held-out
 test split), FP32 vs each INT8 path, from the same export path users run.
 
+Pruned rows (--prune 0.3,0.5): `edgecv prune` at each ratio + the U8S8 INT8 export. They are a
+smaller model, so the verdict is given twice: for the same weights, and with the pruned rows that
+keep the digits accuracy within 0.3 points (each fine-tuned --finetune epochs on the run's split).
+
     .venv/bin/python benchmarks/cpu_backends.py            # prints a table, writes results/cpu_backends-<device>.json
     .venv/bin/python benchmarks/cpu_backends.py --iters 100 --run runs/digits   # reuse a digits run
 """
@@ -38,6 +42,33 @@ PATHS = {"pytorch-eager": ("pt", "torch", {}),
          "ov-nncf-int8": ("nncf", "openvino", {"low_precision": True})}
 EDGECV = ("ort-fp32", "ort-int8", "ov-fp32", "ov-int8")       # what `edgecv export` + `edgecv run` give
 MAX_LOSS = 0.3
+
+
+def pruned_paths(files: dict) -> dict:
+    """Rows of `edgecv prune --ratio R` + the FP32 and U8S8 INT8 exports (files keys "prunedR:onnx",
+    "prunedR:onnx-int8-cpu") in ONNX Runtime and OpenVINO: a smaller model, so a row counts only with
+    its own measured accuracy."""
+    out = {}
+    for key in (k for k in files if k.startswith("pruned")):
+        tag, fmt = key.split(":")
+        kind = "int8" if fmt == "onnx-int8-cpu" else "fp32"
+        out[f"ort-{kind}-{tag}"], out[f"ov-{kind}-{tag}"] = (key, "onnxruntime", {}), (key, "openvino", {})
+    return out
+
+
+PRUNED_FORMATS = "onnx,onnx-int8-cpu"
+
+
+def prune_checkpoint(ckpt: Path, ratio: float, folder: Path) -> Path:
+    """ckpt with `ratio` of every prunable layer's channels removed (Torch-Pruning, as `edgecv prune`
+    does; the widths depend on the ratio only, so random weights time like trained ones)."""
+    from edgecv.models.checkpoint import load_model, save_checkpoint
+    from edgecv.models.pruned import channel_config
+    from edgecv.training.prune import prune_channels
+
+    model, meta = load_model(ckpt)
+    meta.extra["pruned"] = channel_config(prune_channels(model, meta, ratio))
+    return save_checkpoint(folder / f"pruned{ratio:g}.pt", model, meta, epoch=0)
 
 
 def resnet224_checkpoint(folder: Path) -> Path:
@@ -81,7 +112,7 @@ def open_paths(ckpt: Path, files: dict, threads: int, nncf_calib=None, nncf_size
     have_ov = importlib.util.find_spec("openvino") is not None
     have_nncf = have_ov and importlib.util.find_spec("nncf") is not None and nncf_calib is not None
     out = {}
-    for name, (fmt, backend, opts) in PATHS.items():
+    for name, (fmt, backend, opts) in {**PATHS, **pruned_paths(files)}.items():
         if backend == "openvino" and not have_ov or fmt == "nncf" and not have_nncf:
             continue
         if fmt == "nncf":
@@ -107,7 +138,7 @@ def interleaved(backends: dict, x: np.ndarray, iters: int, warmup: int, chunk: i
     return lat
 
 
-def speed(tmp: Path, iters: int, warmup: int, threads: int, log=print) -> dict:
+def speed(tmp: Path, iters: int, warmup: int, threads: int, prune=(), log=print) -> dict:
     import torch
 
     import edgecv
@@ -121,6 +152,10 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, log=print) -> dict:
     for batch in (1, 8):
         files = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=batch > 1, calib=str(calib),
                               calib_size=64, parity=True, out=str(tmp / f"b{batch}"), log=lambda *a: None)
+        for r in prune:
+            small = edgecv.export(prune_checkpoint(ckpt, r, tmp), PRUNED_FORMATS, dynamic=batch > 1, calib=str(calib),
+                                  calib_size=64, parity=True, out=str(tmp / f"b{batch}-pruned{r:g}"), log=lambda *a: None)
+            files.update({f"pruned{r:g}:{fmt}": f for fmt, f in small.items() if fmt in PRUNED_FORMATS.split(",")})
         if batch == 1 and importlib.util.find_spec("openvino"):
             table["ov-int8/b1 kernels"] = prof = kernel_profile(files["onnx-int8-cpu"], threads)
             log("  ov-int8 batch 1 by kernel (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in list(prof["ms"].items())[:4]))
@@ -161,15 +196,23 @@ def kernel_profile(onnx_path: Path, threads: int, iters: int = 20) -> dict:
     return {"ms": top, "total_ms": round(sum(ms.values()), 3)}
 
 
-def accuracy(run: Path, threads: int, log=print) -> dict:
-    """Test accuracy of the digits classifier for every path (FP32 and each INT8), and the points lost."""
+def accuracy(run: Path, threads: int, prune=(), finetune: int = 5, work=None, log=print) -> dict:
+    """Test accuracy of the digits classifier for every path (FP32, each INT8, each pruned ratio
+    fine-tuned `finetune` epochs on the run's split), and the points lost against FP32."""
     import edgecv
     from edgecv.exporters.parity import score, validation_items
     from edgecv.meta import onnx_meta
     from edgecv.rundir import RunDir
+    from edgecv.training.prune import prune_run
 
     data = RunDir.of(run / "best.pt").data_root()
-    files = edgecv.export(run / "best.pt", "onnx,onnx-int8-cpu,onnx-int8", calib_size=512, log=lambda *a: None)
+    quiet = lambda *a: None  # noqa: E731
+    files = edgecv.export(run / "best.pt", "onnx,onnx-int8-cpu,onnx-int8", calib_size=512, log=quiet)
+    for r in prune:
+        small = prune_run(run, r, epochs=finetune, out=Path(work or run) / f"pruned{r:g}", log=quiet,
+                          progress=False, tensorboard=False)
+        exported = edgecv.export(small / "best.pt", PRUNED_FORMATS, calib_size=512, log=quiet)
+        files.update({f"pruned{r:g}:{fmt}": f for fmt, f in exported.items() if fmt in PRUNED_FORMATS.split(",")})
     items = validation_items(run / "best.pt", onnx_meta(files["onnx"]), data, "test")
     backends = open_paths(run / "best.pt", files, threads, nncf_calib=data, nncf_size=512)
     try:
@@ -178,7 +221,8 @@ def accuracy(run: Path, threads: int, log=print) -> dict:
         for b in backends.values():
             b.close()
     fp32 = res["ort-fp32"]
-    out = {"n_test": len(items), "accuracy": res, "run": str(run), "epochs_trained": len((run / "metrics.csv").read_text().splitlines()) - 1,
+    out = {"n_test": len(items), "accuracy": res, "run": str(run), "prune_finetune_epochs": finetune if prune else None,
+           "epochs_trained": len((run / "metrics.csv").read_text().splitlines()) - 1,
            "loss_points": {k: round((fp32 - v) * 100, 3) for k, v in res.items()}}
     log("  digits test accuracy: " + "  ".join(f"{k} {v:.2%}" for k, v in res.items()))
     return out
@@ -194,14 +238,23 @@ def digits_run(folder: Path, log=print) -> Path:
 
 
 def verdict(sp: dict, acc) -> dict:
-    """edgecv's best CPU path vs the best of ORT/OpenVINO (NNCF included) at <= MAX_LOSS points, b1."""
+    """edgecv's best CPU path vs the best of ORT/OpenVINO (NNCF included) at <= MAX_LOSS points, b1: for
+    the same weights, and with the pruned rows too (each with its own measured accuracy loss)."""
     names = [k.split("/")[0] for k in sp if k.endswith("/b1") and not k.startswith("pytorch")]
     loss = (acc or {}).get("loss_points", {})
-    ok = [n for n in names if loss.get(n, 0.0) <= MAX_LOSS] if acc else names
-    p50 = {n: sp[f"{n}/b1"]["p50"] for n in ok}
-    best_edgecv = min((n for n in ok if n in EDGECV), key=p50.get)
-    best_any = min(ok, key=p50.get)
+    ok = [n for n in names if (loss.get(n, 0.0) if "pruned" not in n else loss.get(n, 99)) <= MAX_LOSS]
     pt = sp["pytorch-eager/b1"]["p50"]
+    out = pick([n for n in ok if "pruned" not in n], sp, pt)
+    if any("pruned" in n for n in names):
+        pruned = pick(ok, sp, pt, edgecv=lambda n: n in EDGECV or "pruned" in n)
+        out["with_pruning"] = {**pruned, "pruned_rows_within_loss": [n for n in ok if "pruned" in n]}
+    return out
+
+
+def pick(ok: list, sp: dict, pt: float, edgecv=lambda n: n in EDGECV) -> dict:
+    p50 = {n: sp[f"{n}/b1"]["p50"] for n in ok}
+    best_edgecv = min((n for n in ok if edgecv(n)), key=p50.get)
+    best_any = min(ok, key=p50.get)
     return {"best_edgecv": best_edgecv, "best_edgecv_p50_ms": p50[best_edgecv], "best_overall": best_any,
             "best_overall_p50_ms": p50[best_any], "edgecv_vs_best": round(p50[best_any] / p50[best_edgecv], 3),
             "edgecv_vs_pytorch_b1": round(pt / p50[best_edgecv], 2), "equal_accuracy_paths": ok,
@@ -213,17 +266,18 @@ def print_table(sp: dict, acc, v: dict):
     loss = (acc or {}).get("loss_points", {})
     print("\n| path | p50 ms b1 | p50 ms b8 | vs PyTorch b1 | vs PyTorch b8 | digits accuracy | points lost |")
     print("|---|---|---|---|---|---|---|")
-    for name in PATHS:
-        if f"{name}/b1" not in sp:
-            continue
+    for name in dict.fromkeys(k.split("/")[0] for k in sp if k.endswith("/b1")):
         b1, b8 = sp[f"{name}/b1"]["p50"], sp[f"{name}/b8"]["p50"]
         a = (acc or {}).get("accuracy", {}).get(name)
         print(f"| {name} | {b1:.2f} | {b8:.2f} | {sp['pytorch-eager/b1']['p50'] / b1:.2f}x | "
               f"{sp['pytorch-eager/b8']['p50'] / b8:.2f}x | {f'{a:.2%}' if a is not None else '-'} | "
               f"{loss.get(name, '-')} |")
-    print(f"\nedgecv best: {v['best_edgecv']} {v['best_edgecv_p50_ms']:.2f} ms; best of ORT/OpenVINO at <= {MAX_LOSS} "
-          f"points: {v['best_overall']} {v['best_overall_p50_ms']:.2f} ms ({'PASS' if v['pass_fastest'] else 'MISS'}); "
-          f"{v['edgecv_vs_pytorch_b1']}x PyTorch at batch 1 ({'PASS' if v['pass_4x_pytorch'] else 'MISS'})")
+    for title, w in (("same weights", v), ("with edgecv prune", v.get("with_pruning"))):
+        if w:
+            print(f"\n{title}: edgecv best {w['best_edgecv']} {w['best_edgecv_p50_ms']:.2f} ms; best of ORT/OpenVINO "
+                  f"at <= {MAX_LOSS} points: {w['best_overall']} {w['best_overall_p50_ms']:.2f} ms "
+                  f"({'PASS' if w['pass_fastest'] else 'MISS'}); {w['edgecv_vs_pytorch_b1']}x PyTorch at batch 1 "
+                  f"({'PASS' if w['pass_4x_pytorch'] else 'MISS'})")
 
 
 def main():
@@ -233,23 +287,28 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="threads for every backend (the same for all)")
     ap.add_argument("--run", help="an existing digits run folder (skips its 10-epoch training)")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--prune", default="0.3,0.5", help="edgecv prune ratios to add as rows ('' = none)")
+    ap.add_argument("--finetune", type=int, default=5, help="fine-tune epochs of each pruned model (accuracy rows)")
+    ap.add_argument("--name", default="", help="a word for the results file (cpu_backends-NAME-<device>.json)")
     args = ap.parse_args()
+    prune = [float(r) for r in args.prune.split(",") if r.strip()]
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"speed: ResNet-18 @224, {args.threads} threads, alternating rounds")
-        sp = speed(tmp, args.iters, args.warmup, args.threads)
+        sp = speed(tmp, args.iters, args.warmup, args.threads, prune)
         acc = None
         if not args.skip_accuracy:
             print("accuracy: digits (real held-out set)")
-            acc = accuracy(Path(args.run) if args.run else digits_run(tmp, log=lambda *a: None), args.threads)
+            acc = accuracy(Path(args.run) if args.run else digits_run(tmp, log=lambda *a: None), args.threads,
+                           prune, args.finetune, work=tmp)
     v = verdict(sp, acc)
     print_table(sp, acc, v)
     versions = {m: __import__(m).__version__ for m in ("onnxruntime", "openvino", "nncf", "torch")
                 if importlib.util.find_spec(m)}
     load = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
             "note": "load average 1 min; the CPUs were shared with other jobs, so paths alternate in rounds"}
-    path = save_result("cpu_backends", {"speed_ms": sp, "accuracy": acc, "verdict": v, "versions": versions,
+    path = save_result("cpu_backends" + (f"-{args.name}" if args.name else ""), {"speed_ms": sp, "accuracy": acc, "verdict": v, "versions": versions,
                                         "load_avg_1m": load, "targets": {"max_loss_points": MAX_LOSS,
                                                                          "edgecv_vs_pytorch_b1": 4.0}})
     print(f"wrote {path}")

@@ -99,8 +99,8 @@ def bench_set(name: str, seed: int, tools, args, tmp: Path) -> list:
     epochs = args.epochs or (max(3, epochs // 2) if args.quick else epochs)
     data, counts = make_set(name, tmp, seed, args.quick)
     runs = {tool: [] for tool in tools}
-    for rep in range(args.repeat):       # tools alternate (ABBA order), so a slow minute of a shared CPU hits all alike
-        for tool in (tools if rep % 2 == 0 else tools[::-1]):
+    for rep in range(args.repeat):       # tools alternate (ABBA order, also from seed to seed), so a slow minute of a
+        for tool in (tools if (rep + seed) % 2 == 0 else tools[::-1]):   # shared CPU and the first imports hit all alike
             r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}")
             runs[tool].append(r)
             print(f"{name:24s} s{seed:<4d} {label(tool, task):30s} {metric(r):>9s}  {r['train_s']:7.1f} s", flush=True)

@@ -146,6 +146,41 @@ def alternating(imgsz: int, batch: int, rounds: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def eval_layout(sizes, n_images: int, batch: int, rounds: int) -> dict:
+    """Validation's forward (eval mode, inference_mode) over n_images, NCHW against channels_last copies
+    of the conv weights made each pass (what edgecv's validation does on a CPU), alternating; median
+    seconds per pass and the ratio."""
+    import statistics
+
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    out = {}
+    for size in sizes:
+        x = torch.randn(n_images, 3, size, size)
+
+        def one(cl: bool) -> float:
+            t0 = time.perf_counter()
+            kept = [(p, p.data) for p in model.parameters() if p.dim() == 4] if cl else []
+            for p, data in kept:
+                p.data = data.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                for i in range(0, n_images, batch):
+                    model(x[i:i + batch].contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format))
+            for p, data in kept:
+                p.data = data
+            return time.perf_counter() - t0
+
+        times = {False: [], True: []}
+        for r in range(rounds):
+            for cl in ((False, True) if r % 2 == 0 else (True, False)):
+                times[cl].append(one(cl))
+        a, b = statistics.median(times[False]), statistics.median(times[True])
+        out[f"{size}px"] = {"nchw_s": a, "channels_last_s": b, "ratio": b / a}
+    return {"images": n_images, "batch": batch, "rounds": rounds, **out}
+
+
 def checkpoint_stall(folder: Path, repeat: int = 3) -> dict:
     """ms the training loop waits per checkpoint of a ResNet-18 with its AdamW state (last.pt):
     written in the loop (save_checkpoint) vs handed to edgecv's background CheckpointWriter."""
@@ -208,6 +243,7 @@ def main(argv=None) -> int:
         steps["contiguous_1_thread"] = model_step(args.imgsz, args.batch, args.batches, False, False)
         torch.set_num_threads(n)
     alt = {f"{size}px": alternating(size, args.batch // 2, args.rounds) for size in sorted({32, args.imgsz, 96})}
+    val = eval_layout(sorted({32, args.imgsz, 96, 224}), 128, args.batch, max(3, args.rounds // 2))
     if args.compile:
         steps["compiled"] = model_step(args.imgsz, args.batch, args.batches, False, True)
     print(f"ms per image, ResNet-18 {args.imgsz} px, batch {args.batch}, {torch.get_num_threads()} threads")
@@ -219,11 +255,15 @@ def main(argv=None) -> int:
         print(f"  alternating, batch {args.batch // 2}, {size:5s} " + "  ".join(f"{k} {v:.3f}" for k, v in r.items())
               + f"  (fp32 / bf16 {r['fp32'] / r['bf16_autocast']:.2f}x,"
               f" bf16 channels_last / bf16 {r['bf16_channels_last'] / r['bf16_autocast']:.2f}x)")
+    for size, r in ((k, v) for k, v in val.items() if k.endswith("px")):
+        print(f"  validation forward, {val['images']} images, {size:5s} NCHW {r['nchw_s']:.3f} s, "
+              f"channels_last (weights switched) {r['channels_last_s']:.3f} s: {r['ratio']:.2f}x")
     print(f"  checkpoint ({stall['mb']} MB) stalls the loop {stall['in_loop']:.0f} ms written in it, "
           f"{stall['background']:.0f} ms handed to the background writer")
     payload = {"imgsz": args.imgsz, "batch": args.batch, "batches": args.batches, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "load_average_at_end": os.getloadavg(),
                "input_ms_per_image": inputs, "model_ms_per_image": steps, "checkpoint_stall_ms": stall,
+               "validation_forward": val,
                "alternating_ms_per_image": {"batch": args.batch // 2, "rounds": args.rounds, **alt},
                "notes": {"contiguous": "what edgecv trains with on a CPU without bf16 instructions (fused AdamW); "
                                        "on avx512_bf16/amx_bf16 cores --amp auto adds bf16 autocast",

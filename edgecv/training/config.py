@@ -86,9 +86,10 @@ class TrainConfig:
     amp: str = option("auto", "mixed precision (autocast); auto = bf16 on CUDA (fp16 where the GPU lacks bf16) "
                       "and on a CPU with bf16 instructions (avx512_bf16, amx_bf16), else off",
                       choices=("auto", "bf16", "fp16", "off"), group="hardware")
-    channels_last: str = option("auto", "channels_last memory format; auto = on with CUDA, off on a CPU (there a "
-                                "ResNet-18 step took 0.94-1.06x NCHW's time in bf16, 0.89-1.26x in fp32, from 96 to "
-                                "32 px: benchmarks/train_profile.py)",
+    channels_last: str = option("auto", "channels_last memory format; auto = on with CUDA; on a CPU training "
+                                "stays NCHW (a ResNet-18 step took 0.94-1.06x NCHW's time in bf16, 0.89-1.26x in "
+                                "fp32, from 96 to 32 px) and validation switches to channels_last (0.67-0.77x NCHW's "
+                                "forward): benchmarks/train_profile.py; off = NCHW throughout",
                                 choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")
     workers: int = option(0, "DataLoader worker processes (0 = none)", low=0, high=MAX_WORKERS, group="hardware")

@@ -147,10 +147,11 @@ class Steps:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def to_device(self, x, y):
+    def to_device(self, x, y, channels_last: Optional[bool] = None):
         import torch
 
-        fmt = torch.channels_last if (self.channels_last and x.ndim == 4) else torch.contiguous_format
+        cl = self.channels_last if channels_last is None else channels_last
+        fmt = torch.channels_last if (cl and x.ndim == 4) else torch.contiguous_format
         return (x.to(self.device, non_blocking=True, memory_format=fmt), y.to(self.device, non_blocking=True))
 
     # --- epochs -------------------------------------------------------------------------------
@@ -216,14 +217,34 @@ class Steps:
         net = self.head if self.feature_mode else self.net
         self.model.eval()
         outs, losses = [], []
-        with torch.inference_mode(), self.autocast():   # no autograd bookkeeping at all (cheaper than no_grad)
+        with self.eval_layout() as cl, torch.inference_mode(), self.autocast():   # inference_mode: no autograd at all
             for x, y in loader:
-                x, y = self.to_device(x, y)
+                x, y = self.to_device(x, y, cl)
                 out = net(x).float()
                 losses.append(float(self.loss_fn(out, y)) * len(x))
                 outs.append(out.cpu().numpy())
         out = np.concatenate(outs)
         return {"val_loss": sum(losses) / len(out), **self.val_metrics(out)}
+
+    @contextlib.contextmanager
+    def eval_layout(self):
+        """With --channels-last auto on a CPU, validation runs in channels_last while training stays NCHW:
+        a ResNet-18 forward in eval mode took 0.67-0.77x NCHW's time from 32 to 224 px on an AVX2 EPYC,
+        a training step gained nothing (benchmarks/train_profile.py). Validation reads channels_last
+        copies of the conv weights (~10 ms); the weights themselves, their storage included (the
+        checkpoint writer's buffers are keyed by it), are put back untouched."""
+        import torch
+
+        swap = (self.cfg.channels_last == "auto" and self.device.type == "cpu" and not self.feature_mode
+                and not self.cfg.compile and self.ddp is None)   # off: NCHW everywhere
+        kept = [(p, p.data) for p in self.model.parameters() if p.dim() == 4] if swap else []
+        for p, data in kept:
+            p.data = data.contiguous(memory_format=torch.channels_last)
+        try:
+            yield swap or self.channels_last
+        finally:
+            for p, data in kept:
+                p.data = data
 
     def val_metrics(self, out: np.ndarray) -> dict:
         cache = self.caches["val"]

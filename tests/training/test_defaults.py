@@ -227,3 +227,44 @@ def test_cpu_optimizer_is_fused_and_steps_like_the_per_tensor_one(name):
         assert torch.allclose(p.float(), q.float(), atol=1e-6), k
         moved = max(moved, float((p.float() - p0.float()).abs().max()))
     assert moved > 1e-4     # the step did move the weights
+
+
+def test_cpu_validation_runs_channels_last_and_training_stays_nchw(cls_data, tmp_path):
+    """With --channels-last auto on a CPU validation switches the weights to channels_last and back
+    (0.67-0.77x the NCHW forward); every training step of the next epoch is NCHW again, the metrics
+    equal NCHW's, and --channels-last off keeps validation NCHW."""
+    import contextlib
+
+    import edgecv
+    from edgecv.training.callbacks import Callback
+
+    seen, checks = [], {}
+
+    class Look(Callback):
+        def on_batch_end(self, trainer, step, loss):
+            seen.append(trainer.steps.model.conv1.weight.is_contiguous())
+
+        def on_train_end(self, trainer):
+            steps = trainer.steps
+            layouts, storage = [], steps.model.conv1.weight.data_ptr()
+            real = steps.to_device
+            steps.to_device = lambda x, y, cl=None: layouts.append(cl) or real(x, y, cl)
+            switched = steps.validate(trainer.val_loader)
+            steps.eval_layout = lambda: contextlib.nullcontext(False)
+            plain = steps.validate(trainer.val_loader)
+            del steps.eval_layout
+            steps.cfg.channels_last = "off"          # off: NCHW in validation too
+            with steps.eval_layout() as cl:
+                checks["off"] = (cl, steps.model.conv1.weight.is_contiguous())
+            checks.update(switched=switched, plain=plain, layouts=layouts,
+                          after=steps.model.conv1.weight.is_contiguous(),
+                          same_storage=steps.model.conv1.weight.data_ptr() == storage)
+
+    edgecv.train(data=str(cls_data), imgsz=32, epochs=2, batch=8, pretrained="none", out=str(tmp_path / "r"),
+                 progress=False, tensorboard=False, device="cpu", callbacks=[Look()], log=lambda *a: None)
+    assert len(seen) > 2 and all(seen)             # NCHW in both epochs, after epoch 1's validation too
+    assert set(checks["layouts"][:len(checks["layouts"]) // 2]) == {True}
+    assert checks["off"] == (False, True)
+    assert checks["same_storage"]               # the checkpoint writer's buffers stay keyed to the weights
+    assert checks["after"] and checks["switched"]["val_accuracy"] == checks["plain"]["val_accuracy"]
+    assert checks["switched"]["val_loss"] == pytest.approx(checks["plain"]["val_loss"], rel=1e-4, abs=1e-5)
