@@ -219,6 +219,7 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
     p.add_argument("--rounds", type=int, default=12, help="rounds of the alternating fp32/channels_last/bf16 steps")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on 2 cores)")
+    p.add_argument("--name", default="", help="a word for the results file (train_profile-NAME-<device>.json)")
     return p.parse_args(argv)
 
 
@@ -268,7 +269,7 @@ def main(argv=None) -> int:
                "notes": {"contiguous": "what edgecv trains with on a CPU without bf16 instructions (fused AdamW); "
                                        "on avx512_bf16/amx_bf16 cores --amp auto adds bf16 autocast",
                          "contiguous_half_batch": f"batch {args.batch // 2}"}}
-    print(f"wrote {save_result('train_profile', payload)}")
+    print(f"wrote {save_result('train_profile' + (f'-{args.name}' if args.name else ''), payload)}")
     return 0
 
 

@@ -88,7 +88,7 @@ class TrainConfig:
                       choices=("auto", "bf16", "fp16", "off"), group="hardware")
     channels_last: str = option("auto", "channels_last memory format; auto = on with CUDA; on a CPU training "
                                 "stays NCHW (a ResNet-18 step took 0.94-1.06x NCHW's time in bf16, 0.89-1.26x in "
-                                "fp32, from 96 to 32 px) and validation switches to channels_last (0.67-0.77x NCHW's "
+                                "fp32, from 96 to 32 px) and validation switches to channels_last (0.63-0.77x NCHW's "
                                 "forward): benchmarks/train_profile.py; off = NCHW throughout",
                                 choices=AUTO_ON_OFF, group="hardware")
     compile: bool = option(False, "torch.compile the model", group="hardware")

@@ -229,7 +229,7 @@ class Steps:
     @contextlib.contextmanager
     def eval_layout(self):
         """With --channels-last auto on a CPU, validation runs in channels_last while training stays NCHW:
-        a ResNet-18 forward in eval mode took 0.67-0.77x NCHW's time from 32 to 224 px on an AVX2 EPYC,
+        a ResNet-18 forward in eval mode took 0.63-0.77x NCHW's time from 32 to 224 px on an AVX2 EPYC,
         a training step gained nothing (benchmarks/train_profile.py). Validation reads channels_last
         copies of the conv weights (~10 ms); the weights themselves, their storage included (the
         checkpoint writer's buffers are keyed by it), are put back untouched."""

@@ -231,7 +231,7 @@ def test_cpu_optimizer_is_fused_and_steps_like_the_per_tensor_one(name):
 
 def test_cpu_validation_runs_channels_last_and_training_stays_nchw(cls_data, tmp_path):
     """With --channels-last auto on a CPU validation switches the weights to channels_last and back
-    (0.67-0.77x the NCHW forward); every training step of the next epoch is NCHW again, the metrics
+    (0.63-0.77x the NCHW forward); every training step of the next epoch is NCHW again, the metrics
     equal NCHW's, and --channels-last off keeps validation NCHW."""
     import contextlib
 
