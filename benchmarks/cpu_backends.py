@@ -10,7 +10,7 @@ Speed: ResNet-18 @224, batch 1 and 8 (weights do not change the cost; INT8 is ca
 photos). Accuracy: a ResNet-18 trained on scikit-learn's real handwritten digits (48 px, held-out
 test split), FP32 vs each INT8 path, from the same export path users run.
 
-Pruned rows (--prune 0.3,0.5): `edgecv prune` at each ratio + the U8S8 INT8 export. They are a
+Pruned rows (--prune 0.3,0.5): `edgecv prune` at each ratio + the FP32 and U8S8 INT8 exports. They are a
 smaller model, so the verdict is given twice: for the same weights, and with the pruned rows that
 keep the digits accuracy within 0.3 points (each fine-tuned --finetune epochs on the run's split).
 
@@ -57,6 +57,11 @@ def pruned_paths(files: dict) -> dict:
 
 
 PRUNED_FORMATS = "onnx,onnx-int8-cpu"
+
+
+def pruned_files(ratio: float, exported: dict) -> dict:
+    """edgecv.export's {format: file} of a pruned model, keyed as pruned_paths reads them."""
+    return {f"pruned{ratio:g}:{fmt}": f for fmt, f in exported.items() if fmt in PRUNED_FORMATS.split(",")}
 
 
 def prune_checkpoint(ckpt: Path, ratio: float, folder: Path) -> Path:
@@ -155,7 +160,7 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, prune=(), log=print)
         for r in prune:
             small = edgecv.export(prune_checkpoint(ckpt, r, tmp), PRUNED_FORMATS, dynamic=batch > 1, calib=str(calib),
                                   calib_size=64, parity=True, out=str(tmp / f"b{batch}-pruned{r:g}"), log=lambda *a: None)
-            files.update({f"pruned{r:g}:{fmt}": f for fmt, f in small.items() if fmt in PRUNED_FORMATS.split(",")})
+            files.update(pruned_files(r, small))
         if batch == 1 and importlib.util.find_spec("openvino"):
             table["ov-int8/b1 kernels"] = prof = kernel_profile(files["onnx-int8-cpu"], threads)
             log("  ov-int8 batch 1 by kernel (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in list(prof["ms"].items())[:4]))
@@ -211,8 +216,7 @@ def accuracy(run: Path, threads: int, prune=(), finetune: int = 5, work=None, lo
     for r in prune:
         small = prune_run(run, r, epochs=finetune, out=Path(work or run) / f"pruned{r:g}", log=quiet,
                           progress=False, tensorboard=False)
-        exported = edgecv.export(small / "best.pt", PRUNED_FORMATS, calib_size=512, log=quiet)
-        files.update({f"pruned{r:g}:{fmt}": f for fmt, f in exported.items() if fmt in PRUNED_FORMATS.split(",")})
+        files.update(pruned_files(r, edgecv.export(small / "best.pt", PRUNED_FORMATS, calib_size=512, log=quiet)))
     items = validation_items(run / "best.pt", onnx_meta(files["onnx"]), data, "test")
     backends = open_paths(run / "best.pt", files, threads, nncf_calib=data, nncf_size=512)
     try:
@@ -242,7 +246,7 @@ def verdict(sp: dict, acc) -> dict:
     the same weights, and with the pruned rows too (each with its own measured accuracy loss)."""
     names = [k.split("/")[0] for k in sp if k.endswith("/b1") and not k.startswith("pytorch")]
     loss = (acc or {}).get("loss_points", {})
-    ok = [n for n in names if (loss.get(n, 0.0) if "pruned" not in n else loss.get(n, 99)) <= MAX_LOSS]
+    ok = [n for n in names if loss.get(n, 99.0 if "pruned" in n else 0.0) <= MAX_LOSS]   # a pruned row needs its own
     pt = sp["pytorch-eager/b1"]["p50"]
     out = pick([n for n in ok if "pruned" not in n], sp, pt)
     if any("pruned" in n for n in names):
