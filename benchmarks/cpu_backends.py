@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import save_result  # noqa: E402
 
 # name -> (export format whose file runs, backend, backend options); "nncf" = OpenVINO NNCF INT8 of the FP32 ONNX
-PATHS = {"pytorch-eager": ("pt", "torch", {}),
+PATHS = {"pytorch-eager": ("pt", "torch", {"channels_last": False}),   # NCHW: model(x), as a user writes it
          "ort-fp32": ("onnx", "onnxruntime", {}), "ort-int8": ("onnx-int8-cpu", "onnxruntime", {}),
          "ort-int8-trtform": ("onnx-int8", "onnxruntime", {}),
          "ov-fp32": ("onnx", "openvino", {}), "ov-int8": ("onnx-int8-cpu", "openvino", {}),
