@@ -35,6 +35,7 @@ from benchmarks._common import save_result  # noqa: E402
 
 # name -> (export format whose file runs, backend, backend options); "nncf" = OpenVINO NNCF INT8 of the FP32 ONNX
 PATHS = {"pytorch-eager": ("pt", "torch", {"channels_last": False}),   # NCHW: model(x), as a user writes it
+         "edgecv-pt": ("pt", "torch", {}),                               # edgecv's .pt backend: channels_last
          "ort-fp32": ("onnx", "onnxruntime", {}), "ort-int8": ("onnx-int8-cpu", "onnxruntime", {}),
          "ort-int8-trtform": ("onnx-int8", "onnxruntime", {}),
          "ov-fp32": ("onnx", "openvino", {}), "ov-int8": ("onnx-int8-cpu", "openvino", {}),
@@ -244,7 +245,7 @@ def digits_run(folder: Path, log=print) -> Path:
 def verdict(sp: dict, acc) -> dict:
     """edgecv's best CPU path vs the best of ORT/OpenVINO (NNCF included) at <= MAX_LOSS points, b1: for
     the same weights, and with the pruned rows too (each with its own measured accuracy loss)."""
-    names = [k.split("/")[0] for k in sp if k.endswith("/b1") and not k.startswith("pytorch")]
+    names = [k.split("/")[0] for k in sp if k.endswith("/b1") and not k.startswith(("pytorch", "edgecv-pt"))]
     loss = (acc or {}).get("loss_points", {})
     ok = [n for n in names if loss.get(n, 99.0 if "pruned" in n else 0.0) <= MAX_LOSS]   # a pruned row needs its own
     pt = sp["pytorch-eager/b1"]["p50"]

@@ -1,8 +1,8 @@
 """PyTorch checkpoint backend: CPU or CUDA, FP16 on CUDA, channels_last on both.
 
-channels_last is on by default on a CPU too: a ResNet-18 forward took 0.92-0.94x NCHW's time at
-batch 1 and 224 px, 0.66-0.85x at 48 px (batch 1 and 16) on a 2-core AVX2 EPYC (oneDNN's NHWC
-kernels); training's validation measures the same in benchmarks/train_profile.py.
+channels_last is on by default on a CPU too (oneDNN's NHWC kernels): a ResNet-18 at 224 px took
+0.93x NCHW's time at batch 1 and 0.70x at batch 8 on a 2-core AVX2 EPYC (the edgecv-pt row of
+benchmarks/cpu_backends.py; training's validation, 0.63-0.77x, in benchmarks/train_profile.py).
 
 The only backend that imports torch; `edgecv run best.pt` uses it, `.onnx`/`.engine` never do.
     with TorchBackend("runs/exp/best.pt", device="cuda", fp16=True) as b: b.infer({"input": x})

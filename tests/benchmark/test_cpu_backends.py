@@ -7,13 +7,13 @@ def _sp(**p50):
 
 
 def test_pruned_rows_count_only_with_their_own_accuracy_and_only_in_the_pruning_verdict():
-    sp = _sp(pytorch_eager=40.0, ort_fp32=20.0, ov_int8=10.0, ov_nncf_int8=10.1,
+    sp = _sp(pytorch_eager=40.0, edgecv_pt=30.0, ort_fp32=20.0, ov_int8=10.0, ov_nncf_int8=10.1,
              **{"ov_int8_pruned0.3": 6.0, "ov_int8_pruned0.5": 3.0})
     acc = {"loss_points": {"ort-fp32": 0.0, "ov-int8": 0.0, "ov-nncf-int8": 0.0,
                            "ov-int8-pruned0.3": 0.25, "ov-int8-pruned0.5": 1.5}}
     v = verdict(sp, acc)
     assert (v["best_edgecv"], v["edgecv_vs_pytorch_b1"], v["pass_4x_pytorch"]) == ("ov-int8", 4.0, True)
-    assert all("pruned" not in n for n in v["equal_accuracy_paths"])
+    assert all("pruned" not in n for n in v["equal_accuracy_paths"]) and "edgecv-pt" not in v["equal_accuracy_paths"]
     w = v["with_pruning"]
     assert (w["best_edgecv"], w["edgecv_vs_pytorch_b1"]) == ("ov-int8-pruned0.3", 6.67)   # 0.5 lost 1.5 points
     assert w["pruned_rows_within_loss"] == ["ov-int8-pruned0.3"]
