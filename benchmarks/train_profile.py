@@ -150,10 +150,13 @@ def eval_layout(sizes, n_images: int, batch: int, rounds: int) -> dict:
     """Validation's forward (eval mode, inference_mode) over n_images, NCHW against channels_last copies
     of the conv weights made each pass (what edgecv's validation does on a CPU), alternating; median
     seconds per pass and the ratio."""
+    import contextlib
     import statistics
 
     import torch
     import torchvision
+
+    from edgecv.training.steps import channels_last_weights
 
     model = torchvision.models.resnet18(num_classes=10).eval()
     out = {}
@@ -162,14 +165,9 @@ def eval_layout(sizes, n_images: int, batch: int, rounds: int) -> dict:
 
         def one(cl: bool) -> float:
             t0 = time.perf_counter()
-            kept = [(p, p.data) for p in model.parameters() if p.dim() == 4] if cl else []
-            for p, data in kept:
-                p.data = data.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
+            with channels_last_weights(model) if cl else contextlib.nullcontext(), torch.inference_mode():
                 for i in range(0, n_images, batch):
                     model(x[i:i + batch].contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format))
-            for p, data in kept:
-                p.data = data
             return time.perf_counter() - t0
 
         times = {False: [], True: []}

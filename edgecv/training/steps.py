@@ -233,18 +233,13 @@ class Steps:
         a training step gained nothing (benchmarks/train_profile.py). Validation reads channels_last
         copies of the conv weights (~10 ms); the weights themselves, their storage included (the
         checkpoint writer's buffers are keyed by it), are put back untouched."""
-        import torch
-
         swap = (self.cfg.channels_last == "auto" and self.device.type == "cpu" and not self.feature_mode
                 and not self.cfg.compile and self.ddp is None)   # off: NCHW everywhere
-        kept = [(p, p.data) for p in self.model.parameters() if p.dim() == 4] if swap else []
-        for p, data in kept:
-            p.data = data.contiguous(memory_format=torch.channels_last)
-        try:
-            yield swap or self.channels_last
-        finally:
-            for p, data in kept:
-                p.data = data
+        if not swap:
+            yield self.channels_last
+            return
+        with channels_last_weights(self.model):
+            yield True
 
     def val_metrics(self, out: np.ndarray) -> dict:
         cache = self.caches["val"]
@@ -282,6 +277,22 @@ class Steps:
         self.feature_loaders = [
             make_loader(torch.utils.data.TensorDataset(feats[s], torch.as_tensor(targets_of(self.caches[s], self.meta))),
                         self.cfg.batch, s == "train", self.cfg.seed) for s in ("train", "val")]
+
+
+@contextlib.contextmanager
+def channels_last_weights(model):
+    """Inside the block the conv weights of `model` are channels_last copies; after it, the weights
+    themselves (the same tensors and storage) are back. For inference only: no gradient reaches them."""
+    import torch
+
+    kept = [(p, p.data) for p in model.parameters() if p.dim() == 4]
+    for p, data in kept:
+        p.data = data.contiguous(memory_format=torch.channels_last)
+    try:
+        yield model
+    finally:
+        for p, data in kept:
+            p.data = data
 
 
 def forward_train(net, x):
