@@ -155,11 +155,12 @@ def speed(tmp: Path, iters: int, warmup: int, threads: int, prune=(), log=print)
     table = {"torch_threads": torch.get_num_threads(), "threads": threads,
              "exports": {"b1": "edgecv export's default (static batch 1: what `edgecv run` gets)",
                          "b8": "edgecv export --dynamic"}}
+    pruned = {r: prune_checkpoint(ckpt, r, tmp) for r in prune}   # pruned once, exported per batch form
     for batch in (1, 8):
         files = edgecv.export(ckpt, "onnx,onnx-int8-cpu,onnx-int8", dynamic=batch > 1, calib=str(calib),
                               calib_size=64, parity=True, out=str(tmp / f"b{batch}"), log=lambda *a: None)
-        for r in prune:
-            small = edgecv.export(prune_checkpoint(ckpt, r, tmp), PRUNED_FORMATS, dynamic=batch > 1, calib=str(calib),
+        for r, small_ckpt in pruned.items():
+            small = edgecv.export(small_ckpt, PRUNED_FORMATS, dynamic=batch > 1, calib=str(calib),
                                   calib_size=64, parity=True, out=str(tmp / f"b{batch}-pruned{r:g}"), log=lambda *a: None)
             files.update(pruned_files(r, small))
         if batch == 1 and importlib.util.find_spec("openvino"):
