@@ -5,7 +5,9 @@ RandomAffine, no flip), ResNet-18 from scratch, AdamW lr 1e-3 wd 0.05, OneCycleL
 dli_regress: the Jetson DLI course's x,y recipe: ResNet-18, fc = Linear(512, 2), Adam at its
 default lr, MSE on targets scaled to [-1, 1], batch 8, ColorJitter(0.2, 0.2, 0.2, 0.2), final model.
 
-Both read DATA/{train,test} written by benchmarks/train_sets.py and return (test metric, seconds).
+Both read DATA/{train,test} written by benchmarks/train_sets.py and return the test metric, the wall
+seconds and the process CPU seconds of training (every thread; on a shared VM the CPU time is the
+steadier figure: another tenant's load stretches wall time more than the work done).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def plain_classify(data: Path, imgsz: int, epochs: int, seed: int = 0) -> dict:
     from torchvision import transforms as T
 
     torch.manual_seed(seed)
+    c0 = time.process_time()
     tf = T.Compose([T.Resize((imgsz, imgsz)), T.RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
                     T.ToTensor(), T.Normalize(MEAN, STD)])
     tf_test = T.Compose([T.Resize((imgsz, imgsz)), T.ToTensor(), T.Normalize(MEAN, STD)])
@@ -39,14 +42,14 @@ def plain_classify(data: Path, imgsz: int, epochs: int, seed: int = 0) -> dict:
             loss.backward()
             opt.step()
             sched.step()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     test = torchvision.datasets.ImageFolder(str(data / "test"), tf_test)
     model.eval()
     correct = 0
     with torch.no_grad():
         for x, y in torch.utils.data.DataLoader(test, batch_size=128):
             correct += int((model(x).argmax(1) == y).sum())
-    return {"test_accuracy": correct / len(test), "train_s": secs}
+    return {"test_accuracy": correct / len(test), "train_s": secs, "cpu_s": cpu}
 
 
 def _xy_set(folder: Path, tf):
@@ -74,6 +77,7 @@ def dli_regress(data: Path, imgsz: int, epochs: int, seed: int = 0) -> dict:
     from torchvision import transforms as T
 
     torch.manual_seed(seed)
+    c0 = time.process_time()
     tf = T.Compose([T.ColorJitter(0.2, 0.2, 0.2, 0.2), T.Resize((imgsz, imgsz)), T.ToTensor(), T.Normalize(MEAN, STD)])
     t0 = time.perf_counter()
     loader = torch.utils.data.DataLoader(_xy_set(data / "train", tf), batch_size=8, shuffle=True)
@@ -87,7 +91,7 @@ def dli_regress(data: Path, imgsz: int, epochs: int, seed: int = 0) -> dict:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     model.eval()
     tf_test = T.Compose([T.Resize((imgsz, imgsz)), T.ToTensor(), T.Normalize(MEAN, STD)])
     sq, ab, n = 0.0, 0.0, 0
@@ -95,4 +99,4 @@ def dli_regress(data: Path, imgsz: int, epochs: int, seed: int = 0) -> dict:
         for x, xy, wh in torch.utils.data.DataLoader(_xy_set(data / "test", tf_test), batch_size=64):
             err = (model(x) - xy) * wh / 2          # back to pixels
             sq, ab, n = sq + float((err ** 2).sum()), ab + float(err.abs().sum()), n + err.numel()
-    return {"test_rmse_px": (sq / n) ** 0.5, "test_mae_px": ab / n, "train_s": secs}
+    return {"test_rmse_px": (sq / n) ** 0.5, "test_mae_px": ab / n, "train_s": secs, "cpu_s": cpu}

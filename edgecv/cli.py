@@ -56,7 +56,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # FFmpeg's own lines ("moov atom not found") would stand beside edgecv's one-line error about the
     # same file; OpenCV reads this when it first opens a video. OPENCV_FFMPEG_LOGLEVEL=24 shows them.
+    # OpenCV's own warnings ("can't open camera by index", "Failed to write frame") likewise:
+    # OPENCV_LOG_LEVEL=WARNING shows them.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     with safe_streams(), terminate_as_interrupt():
         try:
             return _run(argv)

@@ -35,26 +35,81 @@ def atomic_path(path):
     (kill -9, power loss) are removed by the next write of the same file.
     """
     path = Path(path)
+    tmp = temp_beside(path)
+    try:
+        yield tmp
+        replace_into(tmp, path)
+    except BaseException:
+        _cleanup(tmp)
+        raise
+
+
+def temp_beside(path, ext: str = "") -> Path:
+    """A new empty `.<name>.<pid>.<random>.tmp<ext>` beside `path` (ext: a video writer picks its
+    container by it), after removing such temporaries of writers that no longer run; a folder in
+    the way of `path` is refused before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise EdgecvError(f"{path}: is a folder, so this output cannot be written there; remove it or "
+                          "write elsewhere")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + ext, dir=path.parent)
     os.close(fd)
+    return Path(tmp)
+
+
+def replace_into(tmp, path):
+    """Give `tmp` the umask's mode, fsync it and rename it over `path`; a full disk (or a folder now
+    in the way) is one line that says the previous file is intact, and `tmp` is removed on failure."""
+    path = Path(path)
     try:
-        yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fchmod(f.fileno(), 0o666 & ~umask())   # mkstemp made it 0600; a writer may recreate it
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
-        full = _disk_full(e, path.parent)
+        full = disk_full_reason(e, path.parent)
         _cleanup(tmp)
         if full:
-            raise EdgecvError(f"{path}: disk full while writing ({full}); free space on {path.parent} or "
-                              "write elsewhere, then retry (any previous file is intact)") from e
+            raise disk_full_error(path, full) from e
+        if isinstance(e, IsADirectoryError) or path.is_dir():
+            raise EdgecvError(f"{path}: is a folder, so this output cannot be written there; remove it or "
+                              "write elsewhere") from e
         raise
+
+
+@contextlib.contextmanager
+def keep_previous(path):
+    """While a new `path` is written and checked inside the block, the previous file is kept under
+    a pid-named hard link (a copy where links are refused); if the block fails or is interrupted
+    (a failed parity check deletes the new file) the previous file is put back, so a re-export that
+    fails never costs the artifact that worked. Readers see one whole file or the other throughout."""
+    import shutil
+
+    path = Path(path)
+    bak = None
+    if path.is_file():
+        bak = temp_beside(path)
+        try:
+            os.unlink(bak)         # the name is ours (pid-named); it becomes the old file's second name
+            os.link(path, bak)
+        except OSError:
+            shutil.copy2(path, bak)
+    try:
+        yield path
     except BaseException:
-        _cleanup(tmp)
+        if bak is not None:
+            with contextlib.suppress(OSError):
+                os.replace(bak, path)
         raise
+    if bak is not None:
+        _cleanup(bak)
+
+
+def disk_full_error(path: Path, why: str) -> EdgecvError:
+    return EdgecvError(f"{path}: disk full while writing ({why}); free space on {Path(path).parent} or "
+                       "write elsewhere, then retry (any previous file is intact)")
 
 
 def umask() -> int:
@@ -71,7 +126,7 @@ def umask() -> int:
     return old
 
 
-def _disk_full(e: BaseException, folder: Path) -> str:
+def disk_full_reason(e: BaseException, folder: Path) -> str:
     """Why a failed write was a full disk ("" when it was not): ENOSPC/EDQUOT, EFBIG (a file size
     limit such as FAT32's 4 GB or ulimit -f), or any write error on a file system with no room left."""
     code = getattr(e, "errno", None)
@@ -87,12 +142,12 @@ def _disk_full(e: BaseException, folder: Path) -> str:
 
 
 def _remove_stale(path: Path):
-    """Delete `.<name>.<pid>.*.tmp` siblings whose writer process no longer exists."""
+    """Delete `.<name>.<pid>.*.tmp[.ext]` siblings whose writer process no longer exists."""
     import glob
     import re
 
-    own = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
-    for tmp in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+    own = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp(\.[A-Za-z0-9]+)?")
+    for tmp in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp*")):
         m = own.fullmatch(os.path.basename(tmp))
         if m and not _alive(int(m.group(1))):
             _cleanup(tmp)

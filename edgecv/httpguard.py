@@ -17,6 +17,7 @@ from typing import Set
 from urllib.parse import urlsplit
 
 WILDCARDS = ("0.0.0.0", "::", "")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")   # loopback: only this machine can connect
 
 
 def _bracket(host: str) -> str:

@@ -5,8 +5,10 @@ action kills Python before any `finally:` runs (a recording stays a hidden tempo
 JSON report is never written). Inside `terminate_as_interrupt()` they raise `Terminated` (a
 KeyboardInterrupt) in the main thread instead, so every command's Ctrl-C path runs: `edgecv run`
 closes its video and writes its report, training keeps its last whole epoch in last.pt, serve
-shuts uvicorn down. A second signal while that clean-up runs is ignored (a repeated `kill` must
-not cut the clean-up short); SIGKILL remains the hard stop. The previous handlers come back on exit.
+shuts uvicorn down. A second signal while that clean-up runs, Ctrl-C included, is ignored (a
+repeated `kill` or an impatient second Ctrl-C must not cut the clean-up short and lose the video
+being closed); Ctrl-\\ (SIGQUIT) and SIGKILL remain the hard stops. The previous handlers come back
+on exit (unless one fired: then the command is ending, and they stay ignored through the exit).
 
     with terminate_as_interrupt():        # edgecv/cli.py wraps every command in this
         run_the_command()
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
-SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 class Terminated(KeyboardInterrupt):
@@ -31,9 +34,10 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def terminate_as_interrupt(signals=SIGNALS):
-    """Within the block, SIGTERM/SIGHUP raise Terminated in the main thread (once; later ones are
-    ignored while the clean-up runs). A no-op outside the main thread, where Python cannot install
-    handlers."""
+    """Within the block, SIGTERM/SIGHUP raise Terminated and Ctrl-C its usual KeyboardInterrupt in
+    the main thread, once: any later signal is ignored while the clean-up runs (with a note on
+    stderr). A signal the parent set to be ignored (SIGHUP under nohup, SIGINT of a `cmd &` job)
+    stays ignored. A no-op outside the main thread, where Python cannot install handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -41,16 +45,21 @@ def terminate_as_interrupt(signals=SIGNALS):
 
     def handler(signum, frame):
         if fired:
+            if len(fired) == 1:
+                fired.append(signum)
+                with contextlib.suppress(Exception):
+                    print("edgecv: finishing the outputs; Ctrl-\\ or kill -9 stops at once", file=sys.stderr)
             return
         fired.append(signum)
-        raise Terminated(signum)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
-    old = {s: signal.signal(s, handler) for s in signals}
+    ignored = {s for s in signals if signal.getsignal(s) is signal.SIG_IGN}   # nohup, `cmd &`: stays ignored
+    old = {s: signal.signal(s, handler) for s in signals if s not in ignored}
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for s, h in old.items():   # after an interrupt the command is ending: a late signal must not kill
+            signal.signal(s, signal.SIG_IGN if fired else h)   # it with the outputs just finalised
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

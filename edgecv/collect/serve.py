@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import MAX_THREADS, option, parse_device
+from ..httpguard import LOCAL_HOSTS
 from ..text import redact
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 COLLECT = "collect (the browser's class buttons or clicks save here)"
 
 
@@ -56,6 +56,7 @@ def build_state(args: ServeConfig):
     if args.out:   # fine-tunes started from the page write RUNS/serve*: never inside the dataset they train on
         from ..fileio import check_output
 
+        check_output(args.out, inputs=[args.source, args.model], flag="--out", folder=True)   # not in a source folder
         check_output(args.runs, flag="--runs", folder=True)
         runs, out = Path(args.runs).resolve(), Path(args.out).resolve()
         if runs == out or out in runs.parents:

@@ -17,6 +17,7 @@ from typing import Callable, Dict, Optional
 
 from ..config import build
 from ..errors import EdgecvError, MissingDependency
+from ..fileio import keep_previous
 from ..registry import Registry
 from .config import ExportConfig
 
@@ -65,14 +66,16 @@ def _export_onnx(job: ExportJob) -> Path:
             return job.model
         raise EdgecvError(f"{job.model}: already ONNX; --format onnx needs a .pt checkpoint")
     c = job.cfg
-    path = export_onnx(job.model, job.artifact("onnx"), c.opset, c.batch, c.dynamic, c.simplify, job.log)
-    if c.parity:
-        _torch_parity(job, path, "fp32")
+    with keep_previous(job.artifact("onnx")):   # a failed check or an interrupt leaves the earlier file
+        path = export_onnx(job.model, job.artifact("onnx"), c.opset, c.batch, c.dynamic, c.simplify, job.log)
+        if c.parity:
+            _torch_parity(job, path, "fp32")
     return path
 
 
 def _torch_parity(job: ExportJob, onnx_path: Path, precision: str):
-    """Check onnx_path against the checkpoint; an artifact that fails (or cannot be) checked is deleted."""
+    """Check onnx_path against the checkpoint; an artifact that fails (or cannot be) checked is deleted
+    (and keep_previous puts back the file it replaced)."""
     from ..backends import open_backend
     from .parity import inputs_for, parity, validation_items
 
@@ -97,9 +100,10 @@ def _export_fp16(job: ExportJob) -> Path:
     from .onnx_export import export_fp16
 
     src = job.fp32_onnx()
-    path = export_fp16(src, job.artifact("onnx-fp16", src), log=job.log)
-    if job.cfg.parity and job.model.suffix in (".pt", ".pth"):
-        _torch_parity(job, path, "fp16")
+    with keep_previous(job.artifact("onnx-fp16", src)):
+        path = export_fp16(src, job.artifact("onnx-fp16", src), log=job.log)
+        if job.cfg.parity and job.model.suffix in (".pt", ".pth"):
+            _torch_parity(job, path, "fp16")
     return path
 
 
@@ -166,6 +170,8 @@ FORMATS.register("engine", _export_engine, "TensorRT engine, built on the target
 def export_all(cfg: ExportConfig, log=print) -> ExportJob:
     """Export every format of `cfg`; the job holds the paths, parity results and INT8 tables."""
     model = Path(cfg.model)
+    if model.is_dir():
+        raise EdgecvError(f"{model}: is a folder; pass the checkpoint inside it (runs/NAME/best.pt)")
     if not model.is_file():
         raise EdgecvError(f"{model}: no such model file; pass a checkpoint from `edgecv train` (runs/NAME/best.pt)")
     if model.suffix not in (".pt", ".pth", ".onnx"):
@@ -173,6 +179,10 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
     for flag, folder in (("--data", cfg.data), ("--calib", cfg.calib)):
         if folder and not Path(folder).exists():
             raise EdgecvError(f"{flag} {folder}: no such folder or file; check the path")
+    if model.suffix == ".onnx":
+        from .onnx_export import load_onnx
+
+        load_onnx(model)   # whole, with its external data, before any format starts from it
     from ..fileio import check_output
 
     out_dir = check_output(Path(cfg.out) if cfg.out else model.parent, inputs=[model], flag="--out", folder=True)

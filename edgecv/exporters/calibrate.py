@@ -36,6 +36,18 @@ def _stratified(items, size: int, seed: int) -> List[Path]:
     return out[:size]
 
 
+def calibration_set_id(paths) -> str:
+    """A short fingerprint of a calibration set (its files, in order, with their sizes and times): an
+    INT8 model records it, so a bench folder never reuses one calibrated on other images."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(f"{Path(p).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
 def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify") -> List[Path]:
     """Image paths from a list file, a run's split.json (train split), a dataset or a plain folder."""
     from ..data.datasets import load_dataset

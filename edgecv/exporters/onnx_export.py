@@ -94,7 +94,7 @@ def export_fp16(onnx_path: Path, out: Optional[Path] = None, keep_io_types: bool
     convert_float_to_float16 = require("onnxconverter_common.float16", "export").convert_float_to_float16
 
     meta = onnx_meta(onnx_path)
-    proto = onnx.load(str(onnx_path))
+    proto = load_onnx(onnx_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         half = convert_float_to_float16(proto, keep_io_types=keep_io_types)
@@ -105,6 +105,18 @@ def export_fp16(onnx_path: Path, out: Optional[Path] = None, keep_io_types: bool
     save_onnx(half, out)
     log(f"onnx-fp16: {out} ({out.stat().st_size / 1e6:.1f} MB, io {'fp32' if keep_io_types else 'fp16'})")
     return out
+
+
+def load_onnx(path):
+    """onnx.load with its external data; a file that cannot be read (truncated, not ONNX, its
+    .data file missing) is one line that names it."""
+    onnx = require("onnx", "export")
+    try:
+        return onnx.load(str(path))
+    except Exception as e:   # DecodeError, ValidationError, OSError: the library's own types vary
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise EdgecvError(f"{path}: cannot be read as an ONNX model ({why}); re-export it, or keep its "
+                          "external data file beside it") from None
 
 
 def sibling(onnx_path: Path, tag: str) -> Path:

@@ -55,7 +55,7 @@ def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: st
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .calibrate import ort_reader
+    from .calibrate import calibration_set_id, ort_reader
 
     meta = onnx_meta(fp32_onnx)
     if meta is None:
@@ -73,7 +73,7 @@ def quantize_qdq(fp32_onnx: Path, out: Path, calib_paths: List[Path], method: st
                             calibrate_method=calib, **opts)
         proto = _keep_used_opsets(onnx.load(str(q)))
     meta.extra = {**meta.extra, "precision": "int8", "int8_target": target, "calib_method": method,
-                  "calib_images": len(calib_paths)}
+                  "calib_images": len(calib_paths), "calib_set": calibration_set_id(calib_paths)}
     set_metadata(proto, meta, precision="int8", int8_target=target, calib_method=method)
     return save_onnx(proto, out)
 

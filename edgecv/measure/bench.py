@@ -86,7 +86,7 @@ def _exported(fmt: str, ckpt: Path, ctx: dict) -> Path:
 def _reusable(target: Path, ckpt: Path, ctx: dict) -> bool:
     """An artifact of an earlier bench is reused only when it is whole (the ONNX parses), was exported
     from this very checkpoint (its metadata's source_sha256) and, for INT8, with the asked calibration
-    method: a truncated, foreign or stale file in the bench folder is rebuilt, never timed."""
+    method and images: a truncated, foreign or stale file in the bench folder is rebuilt, never timed."""
     from ..fileio import sha256_file
     from ..meta import onnx_meta
 
@@ -101,9 +101,22 @@ def _reusable(target: Path, ckpt: Path, ctx: dict) -> bool:
         return False
     if "ckpt_sha256" not in ctx:
         ctx["ckpt_sha256"] = sha256_file(ckpt)
+    if meta is None or meta.source_sha256 != ctx["ckpt_sha256"]:
+        return False
+    if meta.extra.get("precision") != "int8":
+        return True
     method = ctx.get("calib_method", "entropy")
-    return (meta is not None and meta.source_sha256 == ctx["ckpt_sha256"]
-            and (meta.extra.get("precision") != "int8" or method == "auto" or meta.extra.get("calib_method") == method))
+    return ((method == "auto" or meta.extra.get("calib_method") == method)
+            and meta.extra.get("calib_set") == _calib_set(ckpt, ctx, meta.task))
+
+
+def _calib_set(ckpt: Path, ctx: dict, task: str) -> str:
+    """The fingerprint of the images this bench would calibrate on (--calib, --calib-size)."""
+    from ..exporters import run_data_root
+    from ..exporters.calibrate import calibration_images, calibration_set_id
+
+    src = ctx["calib"] or run_data_root(ckpt, ctx["data"])
+    return calibration_set_id(calibration_images(src, ctx["calib_size"], 0, task)) if src else ""
 
 
 def _plain(d: dict) -> dict:
@@ -186,6 +199,37 @@ def compared(cfg: BenchConfig) -> List[Path]:
     return paths
 
 
+def preflight(cfg: BenchConfig, ckpt: Path, meta):
+    """Options that would only turn into skipped rows, checked before any row is built: named ONNX
+    Runtime providers, a --device this machine lacks, a --calib given for INT8 rows, the --compare files."""
+    from ..backends.ort import resolve_providers
+    from ..exporters.calibrate import calibration_images
+    from ..models.checkpoint import checkpoint_meta
+
+    if cfg.ort.providers:
+        resolve_providers(cfg.ort.providers, cfg.device)
+    if cfg.device.startswith("cuda") and not _cuda_visible():
+        raise EdgecvError(f"--device {cfg.device}: no CUDA GPU is visible here; bench on the GPU machine, or "
+                          "use --device cpu")
+    if cfg.calib and any("int8" in f"{r} {bench_rows()[r].fmt}" for r in cfg.rows):
+        calibration_images(cfg.calib, cfg.calib_size, 0, meta.task)   # the run's own images: checked per row
+    for p in compared(cfg):
+        checkpoint_meta(p)
+
+
+def _cuda_visible() -> bool:
+    """A GPU that CUDA (its driver bindings) or PyTorch can see."""
+    from ..tensorrt.cuda import cuda_device_count
+
+    if cuda_device_count():
+        return True
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def compare_rows(paths: List[Path], names, items, ctx: dict) -> List[dict]:
     """The same rows for each compared checkpoint, on the same test images, named FOLDER/ROW
     (pruned/onnx); their artifacts go into that checkpoint's own bench folder; "vs pt" stays
@@ -216,7 +260,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
     from ..exporters.parity import validation_items
     from ..models.checkpoint import checkpoint_meta
     from ..system.probes import system_record
-    from .output import print_table, write_outputs
+    from .output import output_paths, print_table, write_outputs
 
     ckpt = Path(cfg.model)
     if ckpt.suffix not in (".pt", ".pth") or not ckpt.is_file():
@@ -225,11 +269,12 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
 
     out_dir = Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench
     check_output(out_dir, inputs=[ckpt, cfg.data], flag="--out", folder=True)   # before any format is built
-    for flag, path in (("--json", cfg.json), ("--md", cfg.md), ("--chart", cfg.chart)):
-        if path:
-            check_output(path, inputs=[ckpt, cfg.data], flag=flag)
+    outs = output_paths(cfg.json, cfg.md, cfg.chart, out_dir)
+    for flag, path in outs.items():   # two outputs that name one file would lose one of them
+        check_output(path, inputs=[ckpt, cfg.data], flag=flag, others={f: p for f, p in outs.items() if f != flag})
     meta = checkpoint_meta(ckpt)
     others = compared(cfg)
+    preflight(cfg, ckpt, meta)
     items = validation_items(ckpt, meta, cfg.data, cfg.split)
     rows = bench_rows()
     ctx = {"out_dir": Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench, "batches": cfg.batches,
@@ -243,6 +288,8 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
         results += compare_rows(others, cfg.rows, items, ctx)   # --compare: e.g. the pruned model
     finally:
         close_reader(ctx["power"])
+    if not any(r["batches"] for r in results):   # nothing measured: an error, and the last report stays
+        raise EdgecvError("no row could run here: " + "; ".join(f"{r['format']}: {r['status']}" for r in results)[:400])
     add_ratios(results, cfg.batches)
     result = {"system": system_record(), "model": str(ckpt), "task": meta.task, "split": cfg.split,
               "n_images": len(items), "iters": cfg.iters, "warmup": cfg.warmup, "batches": cfg.batches,

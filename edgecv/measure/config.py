@@ -53,7 +53,7 @@ class BenchConfig:
     model: str = option("", "checkpoint (runs/NAME/best.pt); artifacts are built into runs/NAME/bench/",
                         positional=True, required=True)
     data: Optional[str] = option(None, "dataset for accuracy (default: the run's)", metavar="DIR")
-    formats: str = option("", _rows_help, metavar="ROWS")     # "" = every registered row
+    formats: str = option("all", _rows_help, metavar="ROWS")     # all = every registered row
     batch: str = option("1,8", "batch sizes, comma-separated")
     iters: int = option(50, "timed iterations per batch size", low=1)
     warmup: int = option(10, "untimed iterations first", low=0)
@@ -74,12 +74,16 @@ class BenchConfig:
 
     def validate(self) -> "BenchConfig":
         rows = bench_rows()
-        self.formats = self.formats or _all_rows()
+        if str(self.formats).strip().lower() == "all":
+            self.formats = _all_rows()
+        if not self.rows or any(not f.strip() for f in str(self.formats).split(",")):
+            raise ValueError(f"--formats {self.formats!r}: name rows separated by single commas (or all): "
+                             f"{', '.join(rows)}")
         bad = [f for f in self.rows if f not in rows]
         if bad:
-            raise ValueError(f"--formats {','.join(bad)}: choose from {', '.join(rows)}")
+            raise ValueError(f"--formats {','.join(bad)}: choose from {', '.join(rows)} (or all)")
         try:
-            if min(self.batches) <= 0:
+            if min(self.batches) <= 0 or any(not b.strip() for b in str(self.batch).split(",")):
                 raise ValueError
         except ValueError:
             raise ValueError(f"--batch {self.batch}: give positive batch sizes like 1,8") from None
@@ -87,8 +91,9 @@ class BenchConfig:
 
     @property
     def rows(self):
-        return [f.strip() for f in self.formats.split(",") if f.strip()]
+        """The rows asked for, in order, each once (onnx,onnx is one row)."""
+        return list(dict.fromkeys(f.strip() for f in self.formats.split(",") if f.strip()))
 
     @property
     def batches(self):
-        return [int(b) for b in str(self.batch).split(",") if b.strip()]
+        return list(dict.fromkeys(int(b) for b in str(self.batch).split(",") if b.strip()))

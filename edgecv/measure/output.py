@@ -104,11 +104,16 @@ def chart(result: dict, path: Path):
     return save_figure(fig, path)
 
 
+def output_paths(json_path, md_path, png, out_dir: Path) -> dict:
+    """{flag: path} of --json, --md and --chart as written (defaults in the bench folder)."""
+    return {"--json": Path(json_path) if json_path else out_dir / "bench.json",
+            "--md": Path(md_path) if md_path else out_dir / "bench.md",
+            "--chart": Path(png) if png else out_dir / "bench.png"}
+
+
 def write_outputs(result: dict, json_path, md_path, png, out_dir: Path):
     """JSON, Markdown and chart; defaults land in the bench folder."""
-    json_path = Path(json_path) if json_path else out_dir / "bench.json"
-    md_path = Path(md_path) if md_path else out_dir / "bench.md"
-    png = Path(png) if png else out_dir / "bench.png"
+    json_path, md_path, png = output_paths(json_path, md_path, png, out_dir).values()
     write_json(json_path, result)
     write_text(md_path, markdown(result))
     chart(result, png)

@@ -184,6 +184,10 @@ def checkpoint_meta(path, ckpt: dict = None) -> ModelMeta:
     if ckpt.get("format") != FORMAT or "meta" not in ckpt:
         raise EdgecvError(f"{path}: not an edgecv checkpoint (no metadata); a bare state dict can start "
                           "training with `edgecv train --weights FILE`")
+    missing = [k for k in ("task", "preprocess") if not isinstance(ckpt["meta"], dict) or k not in ckpt["meta"]]
+    if missing:   # a default 224 px spec would export and run a 32 px model at the wrong size, silently
+        raise EdgecvError(f"{path}: damaged edgecv metadata (no {' or '.join(missing)}); re-save it with "
+                          "`edgecv train`")
     try:
         return ModelMeta.from_dict(ckpt["meta"])
     except (TypeError, ValueError, AttributeError, KeyError) as e:

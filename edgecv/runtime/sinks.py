@@ -10,6 +10,7 @@ viewer never backs the pipeline up).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -20,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import EdgecvError
-from ..httpguard import HostCheck
+from ..httpguard import LOCAL_HOSTS, HostCheck
 from .capture import FrameChannel
 from .mjpeg import CONTENT_TYPE, MjpegPublisher
 from .uri import OutputSpec
@@ -99,7 +100,9 @@ class NullSink:
 
 
 class VideoSink(NullSink):
-    """The annotated frames as a video file (mp4v in .mp4, MJPG in .avi), written on close."""
+    """The annotated frames as a video file (mp4v in .mp4, MJPG in .avi), put in place on close
+    only once it reads back: OpenCV's writer reports a failed frame (a full disk) as a log line, so
+    an unreadable result is an error and any earlier file of that name stays as it was."""
 
     @classmethod
     def open(cls, spec: OutputSpec, fps: float, stop: threading.Event):
@@ -109,20 +112,25 @@ class VideoSink(NullSink):
     written = False   # True once close() has put a video file in place (no frame: no file)
 
     def __init__(self, path: str, fps: float):
-        self.path, self.fps, self.writer, self.size = path, float(fps or 30.0), None, None
+        self.path, self.fps, self.writer, self.size, self._tmp = path, float(fps or 30.0), None, None, None
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise EdgecvError(f"{path}: the folder {parent} does not exist; create it or pick another --output")
-        self._tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp{os.path.splitext(path)[1]}")
+        if os.path.isdir(path):
+            raise EdgecvError(f"{path}: is a folder; give --output a video file name such as out.mp4")
 
     def write(self, img: np.ndarray) -> bool:
         import cv2
 
         if self.writer is None:
+            from ..fileio import temp_beside
+
             self.size = (img.shape[1], img.shape[0])
+            self._tmp = str(temp_beside(self.path, os.path.splitext(self.path)[1]))   # pid-named: two runs never share it
             fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(os.path.splitext(self.path)[1].lower(), "mp4v"))
             self.writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, self.size)
             if not self.writer.isOpened():
+                self._discard()
                 raise EdgecvError(f"{self.path}: OpenCV cannot write this video format here; use .mp4 or .avi")
         if (img.shape[1], img.shape[0]) != self.size:
             img = cv2.resize(img, self.size)
@@ -130,11 +138,38 @@ class VideoSink(NullSink):
         return True
 
     def close(self):
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-            os.replace(self._tmp, self.path)   # atomic: a reader never sees half a file
-            self.written = True
+        if self.writer is None:
+            return
+        from ..fileio import disk_full_error, disk_full_reason, replace_into
+
+        self.writer.release()
+        self.writer = None
+        if not _readable_video(self._tmp):
+            self._discard()
+            full = disk_full_reason(OSError(), os.path.dirname(os.path.abspath(self.path)))
+            if full:
+                raise disk_full_error(self.path, full)
+            raise EdgecvError(f"{self.path}: OpenCV wrote a video it cannot read back (a failed write?); "
+                              "nothing was replaced; check the disk and retry, or use another --output")
+        replace_into(self._tmp, self.path)   # atomic: a reader never sees half a file
+        self.written = True
+
+    def _discard(self):
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+
+def _readable_video(path: str) -> bool:
+    """The file opens and its first frame decodes (a full disk leaves an mp4 without its index)."""
+    import cv2
+
+    if not os.path.getsize(path):
+        return False
+    cap = cv2.VideoCapture(path)
+    try:
+        return bool(cap.isOpened() and cap.read()[0])
+    finally:
+        cap.release()
 
 
 class DisplaySink(NullSink):
@@ -196,12 +231,16 @@ class MjpegSink(NullSink):
         try:
             self.server = _server_class(spec.host)((spec.host, spec.port), _handler(self))
         except OSError as e:
-            raise EdgecvError(f"{spec.uri}: cannot listen on {spec.host}:{spec.port} ({e.strerror}); "
-                              "pick another port, e.g. http://127.0.0.1:8091")
+            fix = ("pick another port, e.g. http://127.0.0.1:8091" if e.errno == errno.EADDRINUSE else
+                   "use an address of this machine, e.g. http://127.0.0.1:8090")
+            raise EdgecvError(f"{spec.uri}: cannot listen on {spec.host}:{spec.port} ({e.strerror}); {fix}")
         self.server.daemon_threads = True
         host, port = self.server.server_address[:2]
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/stream"
         self.host_ok = HostCheck(spec.host, port)    # DNS rebinding: another site's name never matches
+        if spec.host not in LOCAL_HOSTS:
+            print(f"edgecv run: warning: streaming on {spec.host}:{port}; anyone on the network can watch "
+                  "the camera (http://127.0.0.1:PORT keeps it on this machine)", file=sys.stderr, flush=True)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                          name="edgecv-mjpeg", daemon=True).start()
 

@@ -128,6 +128,10 @@ def _build(trt, cuda, library, onnx_path, out_path, out_dir, precision, workspac
                        dla_core, profile, say)
     key = engine_cache_key(sha256_file(plan.onnx), device, plan.precision, profile, dla_core)
     out = Path(out_path) if out_path else engine_path_for(base, plan.precision, key, out_dir)
+    for p in (out, sidecar_path(out)):   # before the minutes of a build, not after
+        if p.is_dir():
+            raise EdgecvError(f"{p}: is a folder, so the engine cannot be written there; remove it or pass "
+                              "another --out")
     if not force and check_engine(out, device, expected=key).status == "valid":
         say(f"{out}: up to date for {device.describe()}; reusing it")
         return out

@@ -21,7 +21,7 @@ P = "pipeline"
 @dataclass
 class PipelineConfig:
     train: TrainConfig = option(nested=True, factory=TrainConfig)
-    formats: str = option("", "bench rows (default: every registered row; see `edgecv bench --help`)",
+    formats: str = option("all", "bench rows (all = every registered row; see `edgecv bench --help`)",
                           metavar="ROWS", group=P)
     bench_batch: str = option("1,8", "bench batch sizes", group=P)
     iters: int = option(30, "bench iterations per batch size", low=1, group=P)
@@ -29,6 +29,16 @@ class PipelineConfig:
     calib_method: str = option("entropy", "INT8 calibrator (auto tries each)", choices=CALIB_METHODS + ("auto",),
                                group=P)
     extra: dict = field(default_factory=dict, metadata={"hidden": True})
+
+    def validate(self) -> "PipelineConfig":
+        """The bench options are checked now, not after the training they follow."""
+        from ..measure.config import BenchConfig
+
+        try:
+            BenchConfig(model="best.pt", formats=self.formats, batch=self.bench_batch).validate()
+        except ValueError as e:
+            raise ValueError(str(e).replace("--batch ", "--bench-batch ", 1)) from None
+        return self
 
 
 def pipeline(data, task: str = "classify", log=print, **options) -> Path:

@@ -123,6 +123,7 @@ def test_auto_calibration_prints_the_table(run_copy):
     meta = json.loads(dict((p.key, p.value) for p in __import__("onnx").load(
         str(run_copy / "best.int8.onnx")).metadata_props)["edgecv"])
     assert meta["extra"]["calib_method"] in ("entropy", "minmax", "percentile")
+    assert meta["extra"]["calib_images"] == 16 and len(meta["extra"]["calib_set"]) == 16   # bench's reuse key
 
 
 def test_dynamic_batch_export(run_copy):

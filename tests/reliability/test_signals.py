@@ -40,9 +40,12 @@ def _in_a_fresh_process(code: str):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_becomes_an_interrupt_and_handlers_come_back(sig):
+def test_signal_becomes_an_interrupt_and_handlers_come_back_unless_it_fired(sig):
     _in_a_fresh_process(f"""
 before = signal.getsignal({int(sig)})
+with terminate_as_interrupt():
+    pass
+assert signal.getsignal({int(sig)}) is before        # no signal: the handlers come back
 try:
     with terminate_as_interrupt():
         os.kill(os.getpid(), {int(sig)})
@@ -50,7 +53,7 @@ try:
     raise SystemExit("no interrupt")
 except Terminated as e:
     assert e.signum == {int(sig)} and isinstance(e, KeyboardInterrupt)
-assert signal.getsignal({int(sig)}) is before
+assert signal.getsignal({int(sig)}) is signal.SIG_IGN   # the command is ending: a late one cannot kill it
 print("ok")
 """)
 
@@ -72,6 +75,40 @@ except Terminated:
 assert done == [True]
 print("ok")
 """)
+
+
+def test_a_signal_the_parent_ignores_stays_ignored():
+    """nohup sets SIGHUP, a non-interactive `cmd &` SIGINT, to be ignored: edgecv keeps it so."""
+    _in_a_fresh_process("""
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+with terminate_as_interrupt():
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    os.kill(os.getpid(), signal.SIGHUP)
+    time.sleep(0.1)
+print("ok")
+""")
+
+
+def test_run_a_second_ctrl_c_does_not_cut_the_clean_up_short(tmp_path, onnx_model, media):
+    """Ctrl-C pressed again while the video is being closed used to abort the process (exit 134):
+    no video, no report, a hidden temporary left behind."""
+    import cv2
+
+    clip = media.write_video(tmp_path / "clip.avi", n=30, size=(64, 48), fps=30)
+    out, rep = tmp_path / "out.mp4", tmp_path / "rep.json"
+    p = edgecv("run", onnx_model, "--source", clip, "--loop", "--output", out, "--json", rep, "--interval", "0.3")
+    lines = []
+    wait_for(lambda: lines.append(p.stderr.readline()) or "fps" in lines[-1], proc=p)
+    for _ in range(3):
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    rc = p.wait(30)
+    err = "".join(lines) + p.stderr.read()
+    assert rc == 0 and "Traceback" not in err, err[-2000:]
+    cap = cv2.VideoCapture(str(out))
+    assert cap.read()[0] and json.loads(rep.read_text())["interrupted"] is True
+    cap.release()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")], os.listdir(tmp_path)
 
 
 @pytest.mark.parametrize("name, sig, pace", [("out.mp4", signal.SIGTERM, "--realtime"),
