@@ -193,12 +193,13 @@ def safe_load_unique(text: str):
         loader.dispose()
 
 
-def read_yaml(path) -> dict:
+def read_yaml(path, flag: str = "--config") -> dict:
     import yaml
 
     p = Path(path)
     if p.is_dir():
-        raise EdgecvError(f"{p}: is a folder; --config takes a YAML file (a run's config.yaml, say)")
+        raise EdgecvError(f"{p}: is a folder; {flag} takes a YAML file" + (" (a run's config.yaml, say)"
+                                                                           if flag == "--config" else ""))
     if not p.is_file():
         raise EdgecvError(f"{p}: config file not found; check the path")
     try:

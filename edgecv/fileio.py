@@ -38,10 +38,16 @@ def atomic_path(path):
     tmp = temp_beside(path)
     try:
         yield tmp
-        replace_into(tmp, path)
+    except (OSError, RuntimeError) as e:   # the writer's own error; torch.save reports a full disk as a RuntimeError
+        _cleanup(tmp)
+        full = disk_full_reason(e, path.parent)
+        if full:
+            raise disk_full_error(path, full) from e
+        raise
     except BaseException:
         _cleanup(tmp)
         raise
+    replace_into(tmp, path)
 
 
 def temp_beside(path, ext: str = "") -> Path:
@@ -50,8 +56,7 @@ def temp_beside(path, ext: str = "") -> Path:
     the way of `path` is refused before any work is done."""
     path = Path(path)
     if path.is_dir():
-        raise EdgecvError(f"{path}: is a folder, so this output cannot be written there; remove it or "
-                          "write elsewhere")
+        raise folder_in_the_way(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + ext, dir=path.parent)
@@ -68,15 +73,18 @@ def replace_into(tmp, path):
             os.fchmod(f.fileno(), 0o666 & ~umask())   # mkstemp made it 0600; a writer may recreate it
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:   # torch.save reports a full disk as a RuntimeError
+    except (OSError, RuntimeError) as e:
         full = disk_full_reason(e, path.parent)
         _cleanup(tmp)
         if full:
             raise disk_full_error(path, full) from e
         if isinstance(e, IsADirectoryError) or path.is_dir():
-            raise EdgecvError(f"{path}: is a folder, so this output cannot be written there; remove it or "
-                              "write elsewhere") from e
+            raise folder_in_the_way(path) from e
         raise
+
+
+def folder_in_the_way(path) -> EdgecvError:
+    return EdgecvError(f"{path}: is a folder, so this output cannot be written there; remove it or write elsewhere")
 
 
 @contextlib.contextmanager

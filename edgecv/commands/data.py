@@ -67,6 +67,10 @@ def main(args) -> int:
         raise EdgecvError(f"expected one dataset folder, got {args.folder} {args.target}")
     from ..data.report import data_report, print_report
 
+    if args.json:
+        from ..fileio import check_output
+
+        check_output(args.json, inputs=[args.folder], flag="--json")   # before the folder is read
     task = args.task or _guess_task(args.folder)
     rep = data_report(args.folder, task, args.split, args.seed)
     print_report(rep)

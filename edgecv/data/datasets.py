@@ -72,6 +72,8 @@ def parse_fractions(text) -> Tuple[float, float, float]:
 def data_root(root) -> Path:
     """root as a Path, or the one-line error for a data folder that is not there."""
     root = Path(root)
+    if root.is_file():
+        raise EdgecvError(f"{root}: is a file; pass the data folder (class folders or labels.csv) that holds it")
     if not root.is_dir():
         raise EdgecvError(f"{root}: data folder not found; pass --data DIR with class folders or labels.csv")
     return root
@@ -241,14 +243,15 @@ def apply_split_file(ds: Dataset, path: Path):
     missing = [r for s in saved["splits"].values() for r, _ in s if r not in known]
     if missing:
         raise EdgecvError(f"{path}: {len(missing)} image(s) of the saved split are gone from {ds.root} "
-                          f"(e.g. {missing[0]}); restore them or evaluate with --split-file none")
+                          f"(e.g. {missing[0]}); restore them (or: `edgecv eval --split-file none` scores a fresh "
+                          "split; `train --resume` needs them back, or start a new run)")
     ds.splits = {s: [known[r] for r, _ in saved["splits"].get(s, [])] for s in SPLITS}
 
 
 def read_split_file(path: Path) -> dict:
     """split.json parsed and shape-checked: {"splits": {split: [[relative path, label], ...]}, ...}.
     Damaged (truncated, hand-edited, another tool's file) is one line naming the way out."""
-    fix = "delete it (a new split is drawn) or pass --split-file none"
+    fix = "delete it (a new split is drawn), or for `edgecv eval` pass --split-file none"
     try:
         saved = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:

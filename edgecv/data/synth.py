@@ -8,12 +8,14 @@ Everything is seeded, so the demo and the tests see the same images on every mac
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 
 from ..errors import EdgecvError, require
+from ..fileio import umask
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
           "retina", "camera", "coins", "moon", "brick", "grass", "gravel")
@@ -117,19 +119,37 @@ def synth(out, task: str = "classify", kind: Optional[str] = None, n: int = 60, 
     """Write a dataset to `out` and return it. n: images per class (classify) or in total (regress)."""
     from ..fileio import check_output
 
+    import shutil
+    import tempfile
+
     out = check_output(out, flag="synth OUT", folder=True)
     if out.exists() and any(out.iterdir()):
         raise EdgecvError(f"{out}: folder exists and is not empty; choose a new folder")
     kind = kind or {"regress": "ball"}.get(task, "shapes")
-    if kind == "digits":
-        synth_digits(out, size or (48, 48))
-    elif kind == "shapes":
-        unknown = set(classes or ()) - set(SHAPES)
-        if unknown:
-            raise EdgecvError(f"--classes {','.join(sorted(unknown))}: shapes can be {', '.join(SHAPES)}")
-        synth_classify(out, n, size or (64, 64), seed, classes or SHAPES)
-    elif kind == "ball":
-        synth_regress(out, n, size or (160, 120), seed)
-    else:
+    if kind not in ("digits", "shapes", "ball"):
         raise EdgecvError(f"--kind {kind!r}: choose shapes, ball or digits")
+    if (kind == "ball") != (task == "regress"):
+        raise EdgecvError(f"--kind {kind} writes a {'regression' if kind == 'ball' else 'classification'} set; "
+                          f"drop --task {task} or pick --kind {'shapes' if kind == 'ball' else 'ball'}")
+    names = list(dict.fromkeys(classes or (SHAPES[:2] if task == "binary" else SHAPES)))
+    if task == "binary" and (kind != "shapes" or len(names) != 2):
+        raise EdgecvError("--task binary: synth writes two shape classes (--kind shapes, --classes A,B of "
+                          f"{', '.join(SHAPES)})")
+    unknown = set(names) - set(SHAPES)
+    if kind == "shapes" and unknown:
+        raise EdgecvError(f"--classes {','.join(sorted(unknown))}: shapes can be {', '.join(SHAPES)}")
+    if kind == "shapes" and len(names) < 2:
+        raise EdgecvError(f"--classes {','.join(names)}: a classifier needs at least 2 different classes")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))   # whole or nothing: Ctrl-C leaves no half set
+    try:
+        {"digits": lambda: synth_digits(tmp, size or (48, 48)),
+         "shapes": lambda: synth_classify(tmp, n, size or (64, 64), seed, names),
+         "ball": lambda: synth_regress(tmp, n, size or (160, 120), seed)}[kind]()
+        os.chmod(tmp, 0o777 & ~umask())                # mkdtemp made it 0700
+        if out.exists():
+            out.rmdir()                                # the empty folder the user named
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out

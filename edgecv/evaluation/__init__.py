@@ -8,6 +8,7 @@ images give comparable numbers for .pt, .onnx and .engine. torch is imported onl
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -77,6 +78,9 @@ def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None
     plot_dir = model.parent if cfg.plots == "auto" else (None if cfg.plots in (None, "none") else Path(cfg.plots))
     if plot_dir is not None and cfg.plots != "auto":
         check_output(plot_dir, inputs=[data], flag="--plots", folder=True)
+    elif plot_dir is not None and not os.access(plot_dir, os.W_OK):   # auto beside a model we may only read
+        log(f"eval: {plot_dir} is not writable, so no confusion matrix PNG; pass --plots DIR to get one")
+        plot_dir = None
     onnx = model.suffix.lower() == ".onnx" and model.is_file()
     if meta is None and onnx and cfg.describe.given():
         meta = cfg.describe.meta(onnx_meta(model))      # a foreign ONNX, or corrected metadata
@@ -145,7 +149,8 @@ def plot_confusion(cm, classes, path: Path, title: str = ""):
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     cell = max(0.25, min(0.55, 16.0 / n))                             # inches per cell: at most ~16 in wide
     font = 10 if n <= 12 else max(6.0, 17.0 * cell)
-    side = 1.8 + 0.07 * max(len(str(c)) for c in classes)            # room for the longest name
+    classes = [str(c).encode("utf-8", "replace").decode("utf-8") for c in classes]   # a non-UTF-8 folder name
+    side = 1.8 + 0.07 * max(len(c) for c in classes)                  # room for the longest name
     fig, ax = plt.subplots(figsize=(max(4.8, side + 1.2 + cell * n), max(4.0, side + 0.6 + cell * n)))
     im = ax.imshow(share * 100.0, cmap="Blues", vmin=0, vmax=100)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label("share of the true class (%)")

@@ -48,10 +48,34 @@ def load_weights(model, path, classes: Optional[List[str]] = None, log=print) ->
     if not load:
         raise EdgecvError(f"{path}: no tensor matches this model; is it weights for another architecture?")
     missing = [k for k in own if k not in load and not k.endswith("num_batches_tracked")]
+    check_backbone(path, model, sd, own, skipped, missing)
+    bad = next((k for k, v in load.items() if v.is_floating_point() and not bool(v.isfinite().all())), None)
+    if bad:   # else the first epoch "diverges" and the message blames the learning rate
+        raise EdgecvError(f"{path}: {bad} holds NaN or inf values; these weights are damaged, pass another file")
     model.load_state_dict(load, strict=False)
     if skipped:
         log(f"weights: {path}: head re-initialised ({len(skipped)} tensors of another shape)")
     return {"loaded": len(load), "skipped": skipped, "missing": missing, "meta": ckpt.get("meta")}
+
+
+def check_backbone(path, model, sd: dict, own: dict, skipped: list, missing: list):
+    """Only the head may differ: a backbone tensor of another shape (a ResNet-50 file into a
+    ResNet-18) or a backbone left mostly at random would train as if fine-tuned, so it is refused."""
+    from .registry import head_module
+
+    head = {id(p) for p in head_module(model).state_dict(keep_vars=True).values()}
+    named = model.state_dict(keep_vars=True)
+    body = [k for k in own if id(named[k]) not in head and not k.endswith("num_batches_tracked")]
+    wrong = [k for k in skipped if k in body]
+    if wrong:
+        k = wrong[0]
+        raise EdgecvError(f"{path}: {len(wrong)} backbone tensor(s) have another shape (e.g. {k} "
+                          f"{tuple(sd[k].shape)} here, {tuple(own[k].shape)} in the model): weights of another "
+                          "architecture? pass weights of this --model")
+    gone = [k for k in missing if k in body]
+    if len(gone) > len(body) // 2:
+        raise EdgecvError(f"{path}: holds {len(body) - len(gone)} of the model's {len(body)} backbone tensors "
+                          f"(e.g. no {gone[0]}); pass a whole state dict or checkpoint of this --model")
 
 
 def _extend_head(sd, own, head_keys, src_classes, classes, path, log):

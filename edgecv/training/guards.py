@@ -113,7 +113,8 @@ def no_val_policy(trainer):
 
 def remove_failed_run(run_dir: Path, existed: bool):
     """A run that failed before its first checkpoint: remove what it wrote (the folder too when it
-    made it), so a retry with the same --out starts clean and nothing looks like a run."""
+    made it), so a retry with the same --out starts clean and nothing looks like a run. A new run's
+    --out never held these names before it (next_run_dir refuses), so they are all this run's."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or (run_dir / "last.pt").exists():
         return
@@ -125,6 +126,11 @@ def remove_failed_run(run_dir: Path, existed: bool):
             p.unlink()
     if not existed and not any(p.name not in KEEP for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def files_before(run_dir: Path) -> list:
+    """The names a run writes that `run_dir` already holds (a new run refuses such a folder)."""
+    return [n for n in RUN_ARTIFACTS if (Path(run_dir) / n).exists() or (Path(run_dir) / n).is_symlink()]
 
 
 def check_resumable(state: dict, path: Path, meta) -> dict:

@@ -26,7 +26,8 @@ from ..config import size_hw
 from ..models.heads import head_spec
 from .config import TrainConfig, load_config, save_config
 from .data import ImageCache, make_loader, make_torch_dataset, val_batch
-from .guards import check_resumable, nan_error, no_val_policy, nonfinite_tensor, preflight, remove_failed_run
+from .guards import (check_resumable, files_before, nan_error, no_val_policy, nonfinite_tensor, preflight,
+                     remove_failed_run)
 from .steps import Steps
 
 
@@ -39,6 +40,10 @@ def next_run_dir(out: str) -> Path:
         if held:
             raise EdgecvError(f"{p}: already holds a run ({held}); continue it with --resume {p} or pick "
                               "another --out")
+        taken = files_before(p)
+        if taken:   # a run writes these names: the user's own config.yaml or tensorboard/ would be lost
+            raise EdgecvError(f"--out {p}: already holds {', '.join(taken)}, which a run writes; pick a new "
+                              "folder (keep your own config YAML outside the run folder)")
         return check_output(p, flag="--out", folder=True)
     base, i = Path("runs") / "exp", 2
     p = base
@@ -81,6 +86,11 @@ class Trainer:
             raise EdgecvError(f"{cfg.data}: no readable training images")
         if not len(self.caches["val"].images):
             no_val_policy(self)
+        unseen = sorted(set(ds.classes) - {ds.classes[y] for _, y in self.caches["train"].items}) \
+            if cfg.task == "classify" else []
+        if unseen:   # e.g. a val/ class folder with no train/ twin: the model can never predict it
+            self.log(f"warning: class(es) {', '.join(unseen)} have no training image in {ds.root}; the model "
+                     "cannot learn them: add training images, or remove those folders")
         self.log(f"data: {ds.root} ({ds.layout}) train {len(self.caches['train'].images)}, "
                  f"val {len(self.caches['val'].images)}, test {len(ds.items('test'))} images; "
                  f"{len(ds.classes) or len(ds.target_names)} {'classes' if ds.classes else 'targets'}; "
@@ -219,7 +229,9 @@ class Trainer:
         for c in self.callbacks:
             if isinstance(c, cb.EarlyStopping):
                 c.best, c.wait = state.get("early_best"), int(state.get("early_wait", 0))
-        self.log(f"resume: {self.run_dir}/last.pt, continuing at epoch {self.start_epoch + 1}")
+        self.log(f"resume: {self.run_dir}/last.pt, continuing at epoch {self.start_epoch + 1}"
+                 if self.start_epoch < self.cfg.epochs else f"resume: {self.run_dir} already trained "
+                 f"{self.start_epoch} of {self.cfg.epochs} epochs; pass a larger --epochs to train on")
         return state
 
     def restore_best(self, state: Optional[dict]):
@@ -255,6 +267,9 @@ def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer
         run_dir = Path(resume)
         if not (run_dir / "last.pt").exists():
             raise EdgecvError(f"{run_dir}: nothing to resume (no last.pt); start a new run without --resume")
+        if config and Path(str(config)).resolve() != (run_dir / "config.yaml").resolve():
+            raise EdgecvError(f"--config {config}: --resume continues with {run_dir / 'config.yaml'}; change "
+                              "options on the command line (e.g. --epochs 20) instead")
         cfg = load_config(run_dir / "config.yaml", options)
     else:
         cfg = load_config(config, options)

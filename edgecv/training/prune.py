@@ -102,22 +102,30 @@ def prune_run(run, ratio: float = 0.5, epochs: int = 5, out=None, importance: st
     from ..models.pruned import channel_config
     from .loop import train
 
+    from ..data.datasets import data_root
+    from ..fileio import check_output
+
     run = Path(run)
+    if not run.exists():
+        raise EdgecvError(f"{run}: no such run folder or checkpoint; pass a run of `edgecv train` (runs/NAME)")
     ckpt = run / "best.pt" if run.is_dir() else run
     run = ckpt.parent
     if not (run / "config.yaml").is_file():
         raise EdgecvError(f"{run}: no config.yaml; prune takes a run folder of `edgecv train` (runs/NAME)")
+    out = check_output(Path(out) if out else run / "pruned", flag="--out", folder=True)   # before the pruning
+    if epochs > 0 and options.get("data"):
+        data_root(options["data"])
     model, meta = load_model(ckpt)
     before = count_params(model)
     prune_channels(model, meta, ratio, importance, round_to)
     meta.extra["pruned"] = channel_config(model)
-    out = Path(out) if out else run / "pruned"
     after = count_params(model)
     if ratio > 0 and after >= before:
         raise EdgecvError(f"--ratio {ratio}: Torch-Pruning removed no channel of {ckpt}; try a larger --ratio "
                           "or --round-to 1")
     if (out / "last.pt").exists() or (out / "best.pt").exists():
-        raise EdgecvError(f"{out}: already holds a pruned run; pass another --out or remove it")
+        raise EdgecvError(f"{out}: already holds a pruned run; continue an interrupted fine-tune with `edgecv train "
+                          f"--resume {out}`, or pass another --out")
     out.mkdir(parents=True, exist_ok=True)
     info = {"source": str(ckpt), "ratio": ratio, "importance": importance, "round_to": round_to,
             "params_before": before, "params_after": after}

@@ -64,7 +64,7 @@ def load_space(path=None, task: str = "classify") -> dict:
     from ..data.augment import AugmentConfig
     from .config import TrainConfig
 
-    space = read_yaml(path) if path else {k: v for k, v in DEFAULT_SPACE.items()
+    space = read_yaml(path, "--space") if path else {k: v for k, v in DEFAULT_SPACE.items()
                                           if k != "label_smoothing" or task == "classify"}
     where = str(path or "default space")
     names = {f.name for f in fields(TrainConfig)} - {"augment", "data", "out"}
@@ -81,6 +81,19 @@ def load_space(path=None, task: str = "classify") -> dict:
                                            and (not spec.get("log") or spec["low"] > 0)):
             raise EdgecvError(f"{where}: {name}: low <= high, finite numbers (> 0 with log: true)")
     return space
+
+
+def check_space(space: dict, where: str, resolve):
+    """Every choice and both ends of every range, tried as a train config before the first trial, so
+    a bad value is one line naming the space file now, not a crash when a trial happens to draw it."""
+    if not space:
+        raise EdgecvError(f"{where}: an empty search space; name at least one option to search")
+    for name, spec in space.items():
+        for v in spec if isinstance(spec, list) else (spec["low"], spec["high"]):
+            try:
+                resolve({name: v})
+            except EdgecvError as e:
+                raise EdgecvError(f"{where}: {name} {v!r}: {e}") from None
 
 
 def _number(v) -> bool:
@@ -149,7 +162,9 @@ def open_study(out: Path, space: dict, metric: str, maximize: bool, seed: int, s
     """The Optuna study in OUT/study.db: created, or loaded to resume (same space and metric only)."""
     optuna = require("optuna", "tune", "hyper-parameter search")
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # a failed trial's error is edgecv's one line
-    out.mkdir(parents=True, exist_ok=True)
+    from ..fileio import check_output
+
+    check_output(out, flag="--out", folder=True).mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(
         study_name="edgecv-tune", storage=storage, load_if_exists=True,
@@ -163,7 +178,8 @@ def open_study(out: Path, space: dict, metric: str, maximize: bool, seed: int, s
         raise EdgecvError(f"{out}: holds a study that {study.direction.name.lower()}s; pass another --out")
     study.set_user_attr("space", space)
     study.set_user_attr("metric", metric)
-    return study
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))   # a resumed study draws anew,
+    return study                                                                # not its first trials again
 
 
 def _finished(study) -> int:
@@ -226,7 +242,9 @@ def tune(config=None, space=None, trials: Optional[int] = None, timeout: Optiona
         raise EdgecvError("--trials must be >= 1, --timeout (minutes) > 0 and --startup-trials >= 0")
     metric = check_metric(metric or default_metric(base.task), base.task)
     maximize = metric.endswith("accuracy")
+    where = str(space or "default space")
     space = load_space(space, base.task)
+    check_space(space, where, lambda o: load_config(config, {**options, **as_overrides(o, base), "out": None}))
     out = Path(out)
     study = open_study(out, space, metric, maximize, base.seed, startup_trials)
     trials = 20 if trials is None and timeout is None else trials
@@ -237,7 +255,12 @@ def tune(config=None, space=None, trials: Optional[int] = None, timeout: Optiona
         f"{f', {timeout:g} min budget' if timeout else ''} -> {out}")
     if todo != 0:
         objective = make_objective(config, options, base, space, metric, maximize, out, log)
-        study.optimize(objective, n_trials=todo, timeout=timeout * 60 if timeout else None)
+        try:
+            study.optimize(objective, n_trials=todo, timeout=timeout * 60 if timeout else None)
+        except KeyboardInterrupt:   # Ctrl-C / SIGTERM: the table and best.yaml of the trials that finished
+            if _finished(study):
+                summarize(study, out, metric, maximize, log)
+            raise
     return summarize(study, out, metric, maximize, log)
 
 

@@ -159,3 +159,73 @@ def test_an_int8_model_records_its_calibration_set(tmp_path):
     b.write_bytes(b"22")
     assert calibration_set_id([a, b]) != calibration_set_id([a]) != calibration_set_id([b])
     assert calibration_set_id([a, b]) == calibration_set_id([a, b]) and len(calibration_set_id([a])) == 16
+
+
+def test_a_new_run_refuses_an_out_folder_holding_run_files(cli, cls_data, tmp_path):
+    """A failed or interrupted run used to delete the user's own config.yaml and tensorboard/ there."""
+    out = tmp_path / "exp"
+    (out / "tensorboard").mkdir(parents=True)
+    (out / "config.yaml").write_text("# my notes\nepochs: 5\n")
+    rc, _, err = cli("train", "--data", cls_data, "--out", out, "--pretrained", "none", "--epochs", "1")
+    assert_user_error(rc, err, "already holds config.yaml, tensorboard")
+    assert (out / "config.yaml").read_text() == "# my notes\nepochs: 5\n" and (out / "tensorboard").is_dir()
+
+
+def _state_dict(tmp_path, name, arch="resnet18", change=None):
+    import torch
+    import torchvision
+
+    sd = getattr(torchvision.models, arch)().state_dict()
+    if change:
+        sd = change(sd)
+    torch.save(sd, tmp_path / name)
+    return tmp_path / name
+
+
+def test_weights_of_another_architecture_or_mostly_missing_or_nan_are_refused(cli, cls_data, tmp_path):
+    import math
+
+    cases = [(_state_dict(tmp_path, "r50.pt", "resnet50"), "backbone tensor(s) have another shape"),
+             (_state_dict(tmp_path, "one.pt", change=lambda sd: {"conv1.weight": sd["conv1.weight"]}),
+              "backbone tensors"),
+             (_state_dict(tmp_path, "nan.pt", change=lambda sd: {**sd, "conv1.weight": sd["conv1.weight"] * math.nan}),
+              "conv1.weight holds NaN or inf")]
+    for path, words in cases:
+        rc, _, err = cli("train", "--data", cls_data, "--weights", path, "--imgsz", "32", "--epochs", "1",
+                         "--out", tmp_path / f"run-{path.stem}", "--no-tensorboard", "--no-progress")
+        assert_user_error(rc, err, path, words)
+        assert not (tmp_path / f"run-{path.stem}").exists()
+
+
+def test_prune_and_data_name_their_own_bad_paths(cli, tmp_path, cls_data):
+    (tmp_path / "afile").write_text("x")
+    rc, _, err = cli("prune", tmp_path / "missing")
+    assert_user_error(rc, err, "missing: no such run folder or checkpoint")
+    rc, _, err = cli("data", cls_data, "--json", tmp_path / "afile" / "x.json")
+    assert rc == 2 and "Traceback" not in err and "afile" in err
+    (tmp_path / "d").mkdir()
+    rc, _, err = cli("data", cls_data, "--json", tmp_path / "d")
+    assert_user_error(rc, err, "is a folder")
+
+
+def test_synth_writes_a_whole_set_or_refuses(cli, tmp_path):
+    rc, _, err = cli("data", "synth", tmp_path / "one", "--classes", "circle,circle")
+    assert_user_error(rc, err, "at least 2 different classes")
+    rc, _, err = cli("data", "synth", tmp_path / "bin", "--task", "binary", "--n", "3", "--size", "24")
+    assert rc == 0 and sorted(os.listdir(tmp_path / "bin")) == ["circle", "square"]
+    assert sorted(os.listdir(tmp_path)) == ["bin"]          # no hidden half-written folder beside it
+
+
+def test_confusion_matrix_of_a_class_folder_name_that_is_not_utf8(tmp_path):
+    from edgecv.evaluation import plot_confusion
+
+    name = os.fsdecode(b"sq\xffuare")
+    png = plot_confusion([[3, 1], [0, 4]], ["circle", name], tmp_path / "c.png")
+    assert png is None or Path(png).stat().st_size > 1000
+
+
+def test_resume_refuses_another_config_file(cli, cls_run, tmp_path):
+    """It used to be ignored silently: the run's own config.yaml is what --resume continues with."""
+    (tmp_path / "other.yaml").write_text("epochs: 50\n")
+    rc, _, err = cli("train", "--resume", cls_run, "--config", tmp_path / "other.yaml")
+    assert_user_error(rc, err, "--resume continues with", "config.yaml")

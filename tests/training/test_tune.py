@@ -75,3 +75,48 @@ def test_bad_search_space_is_a_one_line_error(tmp_path, text, match):
     p.write_text(text + "\n")
     with pytest.raises(EdgecvError, match=match):
         load_space(p)
+
+
+def test_a_resumed_study_draws_new_values_and_bad_space_values_fail_first(cls_data, tmp_path):
+    """Rerunning to resume used to re-seed the sampler: trial 1 repeated trial 0's values. A space
+    value that no train config takes is refused before the first trial, naming the space file."""
+    from edgecv.training.tune import tune
+
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    out = tmp_path / "tune"
+    first = tune(data=str(cls_data), space=str(space), trials=1, out=str(out), log=lambda *a: None, **BASE)
+    again = tune(data=str(cls_data), space=str(space), trials=2, out=str(out), log=lambda *a: None, **BASE)
+    lrs = sorted(r["lr"] for r in again["trials"])
+    assert len(first["trials"]) == 1 and len(lrs) == 2 and lrs[0] != pytest.approx(lrs[1])
+    for text, words in (("optimizer: [adamw, bogus]\n", "optimizer 'bogus'"), ("{}\n", "empty search space"),
+                        ("dropout: {low: 0.0, high: 1.5}\n", "dropout 1.5")):
+        space.write_text(text)
+        with pytest.raises(EdgecvError, match=words) as e:
+            tune(data=str(cls_data), space=str(space), trials=1, out=str(tmp_path / "t2"), log=lambda *a: None,
+                 **BASE)
+        assert str(space) in str(e.value) and not (tmp_path / "t2" / "trials").exists()
+
+
+def test_an_interrupted_study_still_writes_its_results(cls_data, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM in trial 1: results.csv/json and best.yaml of trial 0 are written, then the
+    interrupt goes on (the CLI exits 130/143)."""
+    import edgecv.training.loop as loop
+    from edgecv.training.tune import tune
+
+    real, calls = loop.train, []
+
+    def train(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train", train)
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: [0.001, 0.002]\n")
+    out = tmp_path / "tune"
+    with pytest.raises(KeyboardInterrupt):
+        tune(data=str(cls_data), space=str(space), trials=3, out=str(out), log=lambda *a: None, **BASE)
+    res = json.loads((out / "results.json").read_text())
+    assert [r["state"] for r in res["trials"]][0] == "complete" and (out / "best.yaml").is_file()
