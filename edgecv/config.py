@@ -131,8 +131,8 @@ def _add_one(p, f, tp, prefix: str):
     metavar = m.get("metavar") or ("{" + ",".join(map(str, choices)) + "}" if choices else
                                    "N" if kind in (int, float) else f.name.upper())
     extra = {"nargs": m["nargs"]} if m.get("nargs") else {}
-    p.add_argument(*names, dest=dest, default=None, help=_help(f), metavar=metavar, required=bool(m.get("required")),
-                   **extra)
+    p.add_argument(*names, dest=dest, default=None, help=_help(f) + (" (required; also from --config)" if
+                   m.get("required") else ""), metavar=metavar, **extra)   # checked after --config is merged
 
 
 def overrides(cls, args, prefix: str = "") -> Dict[str, Any]:
@@ -321,9 +321,10 @@ def check(f, v, source: str, prefix: str = ""):
     """Choices, finiteness and the declared range of one value."""
     m, name = f.metadata, _name(f, prefix)
     bad = None
-    if v is None:
+    if v is None or (v == "" and m.get("required")):
         if m.get("required"):
-            bad = "is required"
+            bad = "is required (give it on the command line or in --config)"
+            v = None
     elif _choices(f) and v not in _choices(f):
         bad = f"choose one of {', '.join(map(str, _choices(f)))}"
     elif isinstance(v, float) and not m.get("allow_inf") and not math.isfinite(v):

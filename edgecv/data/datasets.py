@@ -56,16 +56,16 @@ class Dataset:
                           "splits": {s: [[rel(p), y] for p, y in self.items(s)] for s in SPLITS}})
 
 
-def parse_fractions(text) -> Tuple[float, float, float]:
+def parse_fractions(text, flag: str = "--split") -> Tuple[float, float, float]:
     """'0.7,0.15,0.15' -> (0.7, 0.15, 0.15); must be 2 or 3 non-negative numbers summing to 1."""
     try:
         vals = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
     except ValueError:
-        raise EdgecvError(f"--split {text!r}: expected numbers like 0.8,0.1,0.1")
+        raise EdgecvError(f"{flag} {text!r}: expected numbers like 0.8,0.1,0.1")
     if len(vals) == 2:
         vals.append(0.0)
     if len(vals) != 3 or min(vals) < 0 or abs(sum(vals) - 1) > 1e-6 or vals[0] <= 0:
-        raise EdgecvError(f"--split {text!r}: give train,val[,test] fractions that sum to 1, e.g. 0.8,0.1,0.1")
+        raise EdgecvError(f"{flag} {text!r}: give train,val[,test] fractions that sum to 1, e.g. 0.8,0.1,0.1")
     return tuple(vals)
 
 

@@ -79,13 +79,19 @@ def read_labels_csv(csv_path: Path, origin: Optional[Dict[str, str]] = None
     return names, items
 
 
+def _number(cell: str) -> float:
+    if "_" in cell:   # Python's float("1_0") is 10.0: in a CSV that is a typo, not ten
+        raise ValueError(cell)
+    return float(cell)
+
+
 def _parse_row(csv_path, root, line, row, names, seen):
     if len(row) != len(names) + 1:
         raise EdgecvError(f"{csv_path} line {line}: expected {len(names) + 1} columns "
                           f"(image,{','.join(names)}), found {len(row)}")
     rel = row[0].strip()
     try:
-        values = [float(v) for v in row[1:]]
+        values = [_number(v) for v in row[1:]]
     except ValueError:
         raise EdgecvError(f"{csv_path} line {line}: non-numeric target in {row[1:]}; targets must be numbers")
     bad = next((f"{n} = {c.strip()}" for n, c, v in zip(names, row[1:], values) if not math.isfinite(v)), None)

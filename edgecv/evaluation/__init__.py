@@ -66,11 +66,12 @@ def evaluate(model, data, log=print, meta: Optional[ModelMeta] = None, **options
 
 def evaluate_config(cfg: EvalConfig, log=print, meta: Optional[ModelMeta] = None) -> dict:
     from ..backends import open_backend
-    from ..data.datasets import load_dataset, pick_split
+    from ..data.datasets import load_dataset, parse_fractions, pick_split
     from ..meta import onnx_meta
     from ..modelcheck import check_model
 
     model, data, split = Path(cfg.model), cfg.data, cfg.split
+    parse_fractions(cfg.fractions, "--fractions")   # its own flag's name in the error, before any work
     from ..fileio import check_output
 
     if cfg.json:   # before the model is opened: not onto the model, its sidecar, the data; writable

@@ -176,7 +176,7 @@ def export_all(cfg: ExportConfig, log=print) -> ExportJob:
         raise EdgecvError(f"{model}: no such model file; pass a checkpoint from `edgecv train` (runs/NAME/best.pt)")
     if model.suffix not in (".pt", ".pth", ".onnx"):
         raise EdgecvError(f"{model}: export takes a .pt checkpoint (or an .onnx for fp16/int8/engine)")
-    for flag, folder in (("--data", cfg.data), ("--calib", cfg.calib)):
+    for flag, folder in (("--data", cfg.data), ("--calib", cfg.calib), ("--calib-cache", cfg.calib_cache)):
         if folder and not Path(folder).exists():
             raise EdgecvError(f"{flag} {folder}: no such folder or file; check the path")
     if model.suffix == ".onnx":

@@ -74,7 +74,7 @@ class ExportConfig:
 
     @property
     def formats(self):
-        return [f.strip() for f in str(self.format).split(",") if f.strip()]
+        return list(dict.fromkeys(f.strip() for f in str(self.format).split(",") if f.strip()))   # each once
 
     def unused(self) -> list:
         """Options set away from their default that none of the chosen formats uses, each with what

@@ -116,7 +116,10 @@ def _calib_set(ckpt: Path, ctx: dict, task: str) -> str:
     from ..exporters.calibrate import calibration_images, calibration_set_id
 
     src = ctx["calib"] or run_data_root(ckpt, ctx["data"])
-    return calibration_set_id(calibration_images(src, ctx["calib_size"], 0, task)) if src else ""
+    try:
+        return calibration_set_id(calibration_images(src, ctx["calib_size"], 0, task)) if src else ""
+    except (EdgecvError, OSError):   # images gone: no match, so the export says what is missing
+        return None
 
 
 def _plain(d: dict) -> dict:
@@ -199,7 +202,7 @@ def compared(cfg: BenchConfig) -> List[Path]:
     return paths
 
 
-def preflight(cfg: BenchConfig, ckpt: Path, meta):
+def preflight(cfg: BenchConfig, meta, others: List[Path]):
     """Options that would only turn into skipped rows, checked before any row is built: named ONNX
     Runtime providers, a --device this machine lacks, a --calib given for INT8 rows, the --compare files."""
     from ..backends.ort import resolve_providers
@@ -213,7 +216,7 @@ def preflight(cfg: BenchConfig, ckpt: Path, meta):
                           "use --device cpu")
     if cfg.calib and any("int8" in f"{r} {bench_rows()[r].fmt}" for r in cfg.rows):
         calibration_images(cfg.calib, cfg.calib_size, 0, meta.task)   # the run's own images: checked per row
-    for p in compared(cfg):
+    for p in others:
         checkpoint_meta(p)
 
 
@@ -274,7 +277,7 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
         check_output(path, inputs=[ckpt, cfg.data], flag=flag, others={f: p for f, p in outs.items() if f != flag})
     meta = checkpoint_meta(ckpt)
     others = compared(cfg)
-    preflight(cfg, ckpt, meta)
+    preflight(cfg, meta, others)
     items = validation_items(ckpt, meta, cfg.data, cfg.split)
     rows = bench_rows()
     ctx = {"out_dir": Path(cfg.out) if cfg.out else RunDir.of(ckpt).bench, "batches": cfg.batches,
@@ -283,19 +286,28 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
            "calib_size": cfg.calib_size, "calib_method": cfg.calib_method, "data": cfg.data, "log": log,
            "rows": rows, "exports": {}, "power": jtop_power_reader()}
     ctx["out_dir"].mkdir(parents=True, exist_ok=True)
+    results, stop = [], None
     try:
-        results = [bench_format(f, ckpt, items, ctx) for f in cfg.rows]
+        for f in cfg.rows:
+            results.append(bench_format(f, ckpt, items, ctx))
         results += compare_rows(others, cfg.rows, items, ctx)   # --compare: e.g. the pruned model
+    except KeyboardInterrupt as e:   # Ctrl-C / SIGTERM: the rows measured so far still make a report
+        stop = e
+        log(f"bench: interrupted after {len(results)} of {len(cfg.rows)} rows; reporting those")
     finally:
         close_reader(ctx["power"])
     if not any(r["batches"] for r in results):   # nothing measured: an error, and the last report stays
+        if stop is not None:
+            raise stop
         raise EdgecvError("no row could run here: " + "; ".join(f"{r['format']}: {r['status']}" for r in results)[:400])
     add_ratios(results, cfg.batches)
     result = {"system": system_record(), "model": str(ckpt), "task": meta.task, "split": cfg.split,
               "n_images": len(items), "iters": cfg.iters, "warmup": cfg.warmup, "batches": cfg.batches,
-              "results": results, "config": to_dict(cfg), "exports": ctx["exports"],
+              "results": results, "config": to_dict(cfg), "exports": ctx["exports"], "interrupted": stop is not None,
               "fastest": mark_fastest(results, cfg.batches, meta.task, [n for n, r in rows.items() if r.fp32])}
     print_table(result, log)
     write_outputs(result, cfg.json, cfg.md, cfg.chart, ctx["out_dir"])
     log("bench: wrote " + ", ".join(result["outputs"].values()))
+    if stop is not None:
+        raise stop   # exit 130/143, as every interrupted command
     return result

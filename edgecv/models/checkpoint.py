@@ -132,7 +132,9 @@ def load_checkpoint(path) -> dict:
         if code:
             raise EdgecvError(f"{path}: refused: loading it would execute pickled code ({code}); weights_only=True "
                               "blocks that; if you trust the file, re-save only its state_dict") from e
-        raise EdgecvError(f"{path}: not a PyTorch checkpoint (not a pickle torch.load can read); "
+        kind = " (it is ONNX: run it with --backend onnxruntime or openvino)" if str(path).lower().endswith(".onnx") \
+            else ""
+        raise EdgecvError(f"{path}: not a PyTorch checkpoint{kind or ' (not a pickle torch.load can read)'}; "
                           "pass a .pt from `edgecv train`") from e
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError, TypeError) as e:
         raise EdgecvError(f"{path}: not a readable PyTorch checkpoint (truncated or another format: "

@@ -291,7 +291,7 @@ def train_distributed(cfg, callbacks, resume, log, trainer_cls=Trainer) -> Path:
     held = contextlib.ExitStack()
 
     def pick_and_lock() -> str:    # rank 0 holds the run folder's lock for the whole job (one writer)
-        run_dir = Path(resume) if resume else next_run_dir(cfg.out)
+        run_dir = Path(resume) if resume else next_run_dir(cfg.out, cfg.data)
         held.enter_context(RunLock(run_dir, "edgecv train (torchrun)", flag="--resume" if resume else "--out"))
         return str(run_dir)
 

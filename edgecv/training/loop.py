@@ -31,9 +31,11 @@ from .guards import (check_resumable, files_before, nan_error, no_val_policy, no
 from .steps import Steps
 
 
-def next_run_dir(out: str) -> Path:
+def next_run_dir(out: str, data=None) -> Path:
     """runs/exp, then runs/exp2, runs/exp3 ... for the default; an explicit --out must not hold
-    another run's last.pt or best.pt, and must be writable (checked before any data is decoded)."""
+    another run's last.pt or best.pt, must be writable and outside a --data folder of class folders
+    (a run folder there would read as a class), all checked before any data is decoded."""
+    data = data if data and not (Path(data) / "labels.csv").is_file() else None   # a CSV lists its images
     if out:
         p = Path(out)
         held = next((n for n in ("last.pt", "best.pt") if (p / n).exists()), None)
@@ -44,12 +46,12 @@ def next_run_dir(out: str) -> Path:
         if taken:   # a run writes these names: the user's own config.yaml or tensorboard/ would be lost
             raise EdgecvError(f"--out {p}: already holds {', '.join(taken)}, which a run writes; pick a new "
                               "folder (keep your own config YAML outside the run folder)")
-        return check_output(p, flag="--out", folder=True)
+        return check_output(p, inputs=[data], flag="--out", folder=True)
     base, i = Path("runs") / "exp", 2
     p = base
     while p.exists():
         p, i = base.with_name(f"exp{i}"), i + 1
-    return check_output(p, flag="--out", folder=True)
+    return check_output(p, inputs=[data], flag="--out", folder=True)
 
 
 class Trainer:
@@ -282,7 +284,7 @@ def train(config=None, callbacks=(), resume=None, log=print, trainer_cls=Trainer
         from .distributed import train_distributed
 
         return train_distributed(cfg, callbacks, resume, log, trainer_cls)
-    run_dir = Path(resume) if resume else next_run_dir(cfg.out)
+    run_dir = Path(resume) if resume else next_run_dir(cfg.out, cfg.data)
     existed = run_dir.exists()
     with RunLock(run_dir, "edgecv train", flag="--resume" if resume else "--out"):   # one writer per run folder
         try:

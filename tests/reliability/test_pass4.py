@@ -229,3 +229,39 @@ def test_resume_refuses_another_config_file(cli, cls_run, tmp_path):
     (tmp_path / "other.yaml").write_text("epochs: 50\n")
     rc, _, err = cli("train", "--resume", cls_run, "--config", tmp_path / "other.yaml")
     assert_user_error(rc, err, "--resume continues with", "config.yaml")
+
+
+def test_a_required_option_may_come_from_the_config_file(cli, cls_run, cls_data, tmp_path):
+    """`eval --config ev.yaml` with `data:` in it used to stop at argparse's "--data is required"."""
+    (tmp_path / "ev.yaml").write_text(f"data: {cls_data}\nplots: none\n")
+    rc, out, err = cli("eval", cls_run / "best.pt", "--config", tmp_path / "ev.yaml")
+    assert rc == 0 and "Traceback" not in err, err[-2000:]
+    rc, _, err = cli("eval", cls_run / "best.pt")
+    assert_user_error(rc, err, "--data is required")
+
+
+def test_a_csv_target_with_an_underscore_is_not_a_number(cli, tmp_path):
+    """Python's float("1_0") is 10.0; a CSV cell `1_0` is a typo, not ten."""
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path / "xy"
+    d.mkdir()
+    for i in range(4):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / f"{i}.png")
+    (d / "labels.csv").write_text("image,x,y\n" + "".join(f"{i}.png,{i},1_0\n" for i in range(4)))
+    rc, _, err = cli("data", d, "--task", "regress")
+    assert_user_error(rc, err, "line 2", "non-numeric target")
+
+
+def test_a_run_folder_inside_the_data_folder_is_refused(cli, tmp_path):
+    """It used to fail later with "class folder(s) with no images: run1" (the run read as a class)."""
+    import shutil
+
+    from edgecv.data.synth import synth
+
+    data = synth(tmp_path / "d", n=3, size=(24, 24))
+    rc, _, err = cli("train", "--data", data, "--out", data / "inside" / "run1", "--pretrained", "none")
+    assert_user_error(rc, err, "is inside", "an input folder")
+    assert not (data / "inside").exists()
+    shutil.rmtree(data)

@@ -182,3 +182,20 @@ def test_serve_shuts_down_cleanly_on_the_signal(tmp_path, media, sig):
             p.kill()
     assert rc == 0 and "stopped" in rest and "Traceback" not in rest and time.monotonic() - t0 < 10, rest
     assert not (tmp_path / "d" / ".edgecv.lock").exists()      # the collector's lock was released
+
+
+def test_bench_interrupted_reports_the_rows_it_measured(tmp_path, cls_run):
+    """SIGTERM while the second row is built: bench.json holds the first row and "interrupted": true."""
+    out = tmp_path / "b"
+    p = subprocess.Popen([sys.executable, "-m", "edgecv", "bench", str(cls_run / "best.pt"), "--formats",
+                          "pt,onnx-int8-cpu", "--batch", "1", "--iters", "3", "--warmup", "0", "--calib-size", "64",
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    lines = []
+    wait_for(lambda: lines.append(p.stdout.readline()) or lines[-1].startswith("bench: pt"), timeout=120)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(120)
+    err = "".join(lines) + p.stdout.read()
+    assert rc == 128 + signal.SIGTERM and "Traceback" not in err and "interrupted after 1 of 2 rows" in err, err[-2000:]
+    res = json.loads((out / "bench.json").read_text())
+    assert res["interrupted"] is True and [r["format"] for r in res["results"]] == ["pt"]
+    assert res["results"][0]["status"] == "ok" and (out / "bench.md").is_file()
