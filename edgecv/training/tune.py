@@ -168,7 +168,7 @@ def open_study(out: Path, space: dict, metric: str, maximize: bool, seed: int, s
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
     study = optuna.create_study(
         study_name="edgecv-tune", storage=storage, load_if_exists=True,
-        direction="maximize" if maximize else "minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+        direction="maximize" if maximize else "minimize",
         pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0))
     stored = study.user_attrs.get("space")
     if stored is not None and (stored != space or study.user_attrs.get("metric") != metric):
