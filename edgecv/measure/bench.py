@@ -152,8 +152,13 @@ def bench_format(fmt: str, ckpt: Path, items, ctx: dict) -> dict:
     if row["batches"]:
         first = row["batches"][str(ctx["batches"][0])]
         row["latency_ms"], row["throughput"] = first["latency_ms"], first["throughput"]
-    ctx["log"](f"bench: {fmt:<12} {row['status']}")
     return row
+
+
+def _keep(results: List[dict], row: dict, log):
+    """The row joins the table before it is announced: an interrupt after its line never loses it."""
+    results.append(row)
+    log(f"bench: {row['format']:<12} {row['status']}")
 
 
 def add_ratios(rows: List[dict], batches):
@@ -233,19 +238,17 @@ def _cuda_visible() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def compare_rows(paths: List[Path], names, items, ctx: dict) -> List[dict]:
+def compare_rows(paths: List[Path], names, items, ctx: dict, results: List[dict]):
     """The same rows for each compared checkpoint, on the same test images, named FOLDER/ROW
-    (pruned/onnx); their artifacts go into that checkpoint's own bench folder; "vs pt" stays
-    relative to the first model's PyTorch row."""
-    out = []
+    (pruned/onnx), added to `results`; their artifacts go into that checkpoint's own bench folder;
+    "vs pt" stays relative to the first model's PyTorch row."""
     for i, ckpt in enumerate(paths):
         label = ckpt.parent.name if ckpt.parent.name not in [p.parent.name for p in paths[:i]] else f"{ckpt.parent.name}{i}"
         sub = dict(ctx, out_dir=RunDir.of(ckpt).bench, exports={})
         sub["out_dir"].mkdir(parents=True, exist_ok=True)
         for name in names:
             row = bench_format(name, ckpt, items, sub)
-            out.append({**row, "format": f"{label}/{name}", "model": str(ckpt)})
-    return out
+            _keep(results, {**row, "format": f"{label}/{name}", "model": str(ckpt)}, ctx["log"])
 
 
 def bench(model, log=print, **options) -> dict:
@@ -289,11 +292,11 @@ def bench_config(cfg: BenchConfig, log=print) -> dict:
     results, stop = [], None
     try:
         for f in cfg.rows:
-            results.append(bench_format(f, ckpt, items, ctx))
-        results += compare_rows(others, cfg.rows, items, ctx)   # --compare: e.g. the pruned model
+            _keep(results, bench_format(f, ckpt, items, ctx), log)
+        compare_rows(others, cfg.rows, items, ctx, results)   # --compare: e.g. the pruned model
     except KeyboardInterrupt as e:   # Ctrl-C / SIGTERM: the rows measured so far still make a report
         stop = e
-        log(f"bench: interrupted after {len(results)} of {len(cfg.rows)} rows; reporting those")
+        log(f"bench: interrupted after {len(results)} of {len(cfg.rows) * (1 + len(others))} rows; reporting those")
     finally:
         close_reader(ctx["power"])
     if not any(r["batches"] for r in results):   # nothing measured: an error, and the last report stays
