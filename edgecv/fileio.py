@@ -39,11 +39,7 @@ def atomic_path(path):
     try:
         yield tmp
     except (OSError, RuntimeError) as e:   # the writer's own error; torch.save reports a full disk as a RuntimeError
-        _cleanup(tmp)
-        full = disk_full_reason(e, path.parent)
-        if full:
-            raise disk_full_error(path, full) from e
-        raise
+        _failed_write(e, tmp, path)
     except BaseException:
         _cleanup(tmp)
         raise
@@ -74,13 +70,19 @@ def replace_into(tmp, path):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
-        full = disk_full_reason(e, path.parent)
-        _cleanup(tmp)
-        if full:
-            raise disk_full_error(path, full) from e
-        if isinstance(e, IsADirectoryError) or path.is_dir():
-            raise folder_in_the_way(path) from e
-        raise
+        _failed_write(e, tmp, path)
+
+
+def _failed_write(e: BaseException, tmp, path: Path):
+    """Remove `tmp`, then raise the one-line error for a full disk or a folder in the way of `path`,
+    else `e` itself (called from an except block)."""
+    _cleanup(tmp)
+    full = disk_full_reason(e, path.parent)
+    if full:
+        raise disk_full_error(path, full) from e
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        raise folder_in_the_way(path) from e
+    raise e
 
 
 def folder_in_the_way(path) -> EdgecvError:
@@ -134,9 +136,10 @@ def umask() -> int:
     return old
 
 
-def disk_full_reason(e: BaseException, folder: Path) -> str:
+def disk_full_reason(e: Optional[BaseException], folder: Path) -> str:
     """Why a failed write was a full disk ("" when it was not): ENOSPC/EDQUOT, EFBIG (a file size
-    limit such as FAT32's 4 GB or ulimit -f), or any write error on a file system with no room left."""
+    limit such as FAT32's 4 GB or ulimit -f), or any write error on a file system with no room left
+    (e None: a write that failed without an exception, such as OpenCV's video writer's)."""
     code = getattr(e, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return "no space left on the device"

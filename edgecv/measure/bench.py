@@ -219,7 +219,8 @@ def preflight(cfg: BenchConfig, meta, others: List[Path]):
     if cfg.device.startswith("cuda") and not _cuda_visible():
         raise EdgecvError(f"--device {cfg.device}: no CUDA GPU is visible here; bench on the GPU machine, or "
                           "use --device cpu")
-    if cfg.calib and any("int8" in f"{r} {bench_rows()[r].fmt}" for r in cfg.rows):
+    rows = bench_rows()
+    if cfg.calib and any("int8" in f"{r} {rows[r].fmt}" for r in cfg.rows):
         calibration_images(cfg.calib, cfg.calib_size, 0, meta.task)   # the run's own images: checked per row
     for p in others:
         checkpoint_meta(p)

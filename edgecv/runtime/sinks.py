@@ -116,8 +116,6 @@ class VideoSink(NullSink):
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise EdgecvError(f"{path}: the folder {parent} does not exist; create it or pick another --output")
-        if os.path.isdir(path):
-            raise EdgecvError(f"{path}: is a folder; give --output a video file name such as out.mp4")
 
     def write(self, img: np.ndarray) -> bool:
         import cv2
@@ -146,7 +144,7 @@ class VideoSink(NullSink):
         self.writer = None
         if not _readable_video(self._tmp):
             self._discard()
-            full = disk_full_reason(OSError(), os.path.dirname(os.path.abspath(self.path)))
+            full = disk_full_reason(None, os.path.dirname(os.path.abspath(self.path)))
             if full:
                 raise disk_full_error(self.path, full)
             raise EdgecvError(f"{self.path}: OpenCV wrote a video it cannot read back (a failed write?); "

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import EdgecvError
-from ..fileio import atomic_path, sha256_file
+from ..fileio import atomic_path, folder_in_the_way, sha256_file
 from ..meta import ModelMeta, onnx_meta
 from . import import_tensorrt, library_name, trt_logger
 from .calib import attach_calibrator, calib_cache_path, read_calib_cache
@@ -130,8 +130,7 @@ def _build(trt, cuda, library, onnx_path, out_path, out_dir, precision, workspac
     out = Path(out_path) if out_path else engine_path_for(base, plan.precision, key, out_dir)
     for p in (out, sidecar_path(out)):   # before the minutes of a build, not after
         if p.is_dir():
-            raise EdgecvError(f"{p}: is a folder, so the engine cannot be written there; remove it or pass "
-                              "another --out")
+            raise folder_in_the_way(p)
     if not force and check_engine(out, device, expected=key).status == "valid":
         say(f"{out}: up to date for {device.describe()}; reusing it")
         return out
