@@ -2,8 +2,10 @@
 
 Each set (benchmarks/train_sets.py: tinted/noisy/rotated real digits at 48 and 32 px, few-shot and
 long-tailed, shapes on scikit-image photos at 64 and 96 px, imbalanced, x,y regression of a marker
-on real photos at 128 px) is generated from a seed, then every tool trains on it in this one
-process, alternating, from scratch (ResNet-18): edgecv with its defaults (only --data, --imgsz,
+on real photos at 128 px) is generated from a seed, then every tool trains on it, alternating, each
+run in a fresh Python process (as a user runs either: a process-wide setting such as edgecv's
+malloc thresholds must not carry over to the next tool), from scratch (ResNet-18): edgecv with its
+defaults (only --data, --imgsz,
 --epochs, plus --task regress and --pretrained none: no download), the plain script (classify) or
 the DLI recipe (regress), and any --variants (edgecv with some options changed: the ablations).
 Test accuracy / RMSE on the held-out test split and wall time per run.
@@ -61,6 +63,7 @@ VARIANTS = {
     "nocolor": {"augment.brightness": 0.0, "augment.contrast": 0.0},
     "fp32": {"amp": "off"},     # the defaults without bf16 autocast (what amp auto picks on a bf16 CPU)
     "ls01": {"label_smoothing": 0.1},
+    "sysmalloc": {},    # see run_one
 }
 
 
@@ -85,10 +88,30 @@ def run_edgecv(data: Path, task: str, imgsz: int, epochs: int, work: Path, **opt
     return res
 
 
-def run_tool(tool: str, data: Path, task: str, imgsz: int, epochs: int, work: Path) -> dict:
+def run_tool(tool: str, data: Path, task: str, imgsz: int, epochs: int, work: Path, threads: int = 0) -> dict:
+    """One run in a fresh interpreter (torch and torchvision imported before the clock starts)."""
+    import json
+    import subprocess
+
+    job = json.dumps({"tool": tool, "data": str(data), "task": task, "imgsz": imgsz, "epochs": epochs,
+                      "work": str(work), "threads": threads})
+    out = subprocess.run([sys.executable, __file__, "--one", job], check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_one(job: dict) -> dict:
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401  (its ~2 s import, torch._dynamo included, lands on no tool's clock)
+
+    torch_threads(job["threads"])
+    tool, data, task, imgsz, epochs = job["tool"], Path(job["data"]), job["task"], job["imgsz"], job["epochs"]
     if tool == "baseline":
         return (dli_regress if task == "regress" else plain_classify)(data, imgsz, epochs)
-    return run_edgecv(data, task, imgsz, epochs, work, **VARIANTS.get(tool, {}))
+    if tool == "sysmalloc":         # edgecv's defaults with glibc's own malloc thresholds (the A/B of edgecv/malloc.py)
+        import edgecv.malloc
+
+        edgecv.malloc._applied = False
+    return run_edgecv(data, task, imgsz, epochs, Path(job["work"]), **VARIANTS.get(tool, {}))
 
 
 def metric(r: dict) -> str:
@@ -102,7 +125,7 @@ def bench_set(name: str, seed: int, tools, args, tmp: Path) -> list:
     runs = {tool: [] for tool in tools}
     for rep in range(args.repeat):       # tools alternate (ABBA order, also from seed to seed), so a slow minute of a
         for tool in (tools if (rep + seed) % 2 == 0 else tools[::-1]):   # shared CPU and the first imports hit all alike
-            r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}")
+            r = run_tool(tool, data, task, imgsz, epochs, tmp / f"{data.name}-{tool}-{rep}", args.threads)
             runs[tool].append(r)
             print(f"{name:24s} s{seed:<4d} {label(tool, task):30s} {metric(r):>9s}  {r['train_s']:7.1f} s"
                   f"  cpu {r['cpu_s']:7.1f} s", flush=True)
@@ -181,6 +204,7 @@ def parse(argv=None):
     p.add_argument("--repeat", type=int, default=1, help="runs per tool, alternating; medians reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = every core)")
     p.add_argument("--name", default="", help="results file name (default train_defaults[-quick])")
+    p.add_argument("--one", default="", help=argparse.SUPPRESS)   # internal: one run, in a child process
     return p.parse_args(argv)
 
 
@@ -190,8 +214,12 @@ def main(argv=None) -> int:
     import torch
 
     args = parse(argv)
-    torch_threads(args.threads)
-    import torchvision  # noqa: F401  (its ~2 s import, torch._dynamo included, lands on no tool's clock)
+    if args.one:
+        import json
+
+        print(json.dumps(run_one(json.loads(args.one))))
+        return 0
+    threads = torch_threads(args.threads)
     tools = args.only or ([] if args.no_defaults else ["edgecv"]) + ["baseline"] + list(args.variants)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,7 +227,7 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 rows += bench_set(name, seed, tools, args, Path(tmp))
     name = args.name or ("train_defaults-quick" if args.quick else "train_defaults")
-    payload = {"seeds": args.seeds, "quick": args.quick, "threads": torch.get_num_threads(),
+    payload = {"seeds": args.seeds, "quick": args.quick, "threads": threads, "each_run": "a fresh process",
                "load_average_at_end": os.getloadavg(),
                "torch": torch.__version__, "results": rows, "relative": summary(rows), "lr_auto_check": lr_check(rows),
                "note": "defaults chosen on seed 1 (set A); seeds >= 100 were not used to choose them"}

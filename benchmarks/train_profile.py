@@ -10,10 +10,13 @@ ResNet-18 fp32 on the CPU, with perf_counter timers (CPU ops are synchronous):
   counted separately);
 - fp32 vs channels_last vs bf16 autocast, one step of each in turn, at 32 px, --imgsz and 96 px
   (the variants measured one after another above favour whichever runs later: warm-up);
-- how long a checkpoint write stalls the loop, written in it vs by the background writer.
+- how long a checkpoint write stalls the loop, written in it vs by the background writer;
+- glibc's malloc defaults against edgecv/malloc.py's raised thresholds: ms, minor page faults and
+  peak RSS per training step, each in a fresh process (the setting is process-wide), alternating.
 
     .venv/bin/python benchmarks/train_profile.py                  # -> benchmarks/results/train_profile-<cpu>.json
     .venv/bin/python benchmarks/train_profile.py --batches 4 --compile
+    .venv/bin/python benchmarks/train_profile.py --only allocator --rounds 6 --name malloc
 """
 from __future__ import annotations
 
@@ -209,6 +212,60 @@ def checkpoint_stall(folder: Path, repeat: int = 3) -> dict:
     return out
 
 
+def allocator_child(mode: str, imgsz: int, batch: int, steps: int) -> dict:
+    """One process: `steps` timed fp32 training steps after 3 warm-up steps, glibc's malloc as it is
+    ("glibc") or with edgecv's thresholds ("edgecv")."""
+    import resource
+
+    import torch
+    import torchvision
+
+    from edgecv.malloc import keep_freed_memory
+
+    applied = keep_freed_memory() if mode == "edgecv" else False
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.05, fused=True)
+    x, y = torch.randn(batch, 3, imgsz, imgsz), torch.randint(0, 10, (batch,))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    for _ in range(steps):
+        step()
+    ms = 1000 * (time.perf_counter() - t0) / steps
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"mode": mode, "applied": applied, "ms_per_step": ms, "faults_per_step": (ru.ru_minflt - f0) / steps,
+            "max_rss_mb": ru.ru_maxrss / 1024}
+
+
+def allocator(imgsz: int, batch: int, steps: int, rounds: int, threads: int) -> dict:
+    """glibc's defaults against edgecv's thresholds, a fresh process each, alternating (ABBA); medians."""
+    import json
+    import statistics
+    import subprocess
+
+    runs = {"glibc": [], "edgecv": []}
+    for r in range(rounds):
+        for mode in (("glibc", "edgecv") if r % 2 == 0 else ("edgecv", "glibc")):
+            cmd = [sys.executable, __file__, "--allocator-child", mode, "--imgsz", str(imgsz), "--batch", str(batch),
+                   "--batches", str(steps), "--threads", str(threads)]
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+            runs[mode].append(json.loads(out.strip().splitlines()[-1]))
+    res = {mode: {k: statistics.median(r[k] for r in rs) for k in ("ms_per_step", "faults_per_step", "max_rss_mb")}
+           for mode, rs in runs.items()}
+    res["applied"] = all(r["applied"] for r in runs["edgecv"])
+    res["edgecv_vs_glibc_time"] = res["edgecv"]["ms_per_step"] / res["glibc"]["ms_per_step"]
+    res["runs"] = runs
+    return res
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--imgsz", type=int, default=48)
@@ -218,7 +275,30 @@ def parse(argv=None):
     p.add_argument("--rounds", type=int, default=12, help="rounds of the alternating fp32/channels_last/bf16 steps")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on 2 cores)")
     p.add_argument("--name", default="", help="a word for the results file (train_profile-NAME-<device>.json)")
+    p.add_argument("--only", choices=["all", "allocator"], default="all", help="allocator: just the malloc A/B")
+    p.add_argument("--allocator-child", choices=["glibc", "edgecv"], help=argparse.SUPPRESS)  # internal
     return p.parse_args(argv)
+
+
+def main_allocator(args) -> int:
+    import json
+    import os
+
+    import torch
+
+    if args.allocator_child:
+        print(json.dumps(allocator_child(args.allocator_child, args.imgsz, args.batch, args.batches)))
+        return 0
+    res = allocator(args.imgsz, args.batch, args.batches, args.rounds, torch.get_num_threads())
+    for mode in ("glibc", "edgecv"):
+        r = res[mode]
+        print(f"  malloc {mode:6s}: {r['ms_per_step']:.1f} ms a step, {r['faults_per_step']:.0f} minor page faults "
+              f"a step, peak RSS {r['max_rss_mb']:.0f} MB")
+    print(f"  edgecv / glibc time: {res['edgecv_vs_glibc_time']:.3f}x (medians of {args.rounds} fresh processes each)")
+    payload = {"imgsz": args.imgsz, "batch": args.batch, "steps": args.batches, "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "load_average_at_end": os.getloadavg(), "allocator": res}
+    print(f"wrote {save_result('train_profile' + (f'-{args.name}' if args.name else ''), payload)}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -228,6 +308,8 @@ def main(argv=None) -> int:
 
     args = parse(argv)
     torch_threads(args.threads)
+    if args.only == "allocator" or args.allocator_child:
+        return main_allocator(args)
     with tempfile.TemporaryDirectory() as tmp:
         data, _ = make_set("digits_tint", tmp, seed=1, quick=True)
         inputs = input_paths(data, args.imgsz, args.batch, args.batches)

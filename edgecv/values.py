@@ -20,20 +20,29 @@ def parse_size(value) -> Any:
     """--imgsz everywhere: 224, '224', '160,120' (H,W), '160x120' or [160, 120] -> 224 or (160, 120)."""
     if isinstance(value, bool):
         raise ValueError("a size is N or H,W")
+    nums = size_numbers(value, "N or H,W")
+    h, w = nums[0], nums[-1]
+    return h if h == w else (h, w)
+
+
+def size_numbers(value, form: str) -> list:
+    """One or two whole sides from 224, '160,120', '160x120', '160 120' or [160, 120], each 8..MAX_SIZE;
+    a dangling separator ('64x', '64,') is an error, not 64."""
+    import re
+
     if isinstance(value, (int, float)):
         parts = [value]
     elif isinstance(value, str):
-        parts = [p for p in value.replace("x", ",").replace(" ", ",").split(",") if p.strip()]
+        parts = re.split(r"\s*[xX,]\s*|\s+", value.strip())
     else:
         parts = list(value)
     try:
         nums = [float(p) for p in parts]
     except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not N or H,W")
+        raise ValueError(f"{value!r} is not {form}")
     if len(nums) not in (1, 2) or not all(math.isfinite(n) and n.is_integer() and 8 <= n <= MAX_SIZE for n in nums):
-        raise ValueError(f"{value!r}: give N or H,W, whole numbers >= 8 and <= {MAX_SIZE}")
-    h, w = int(nums[0]), int(nums[-1])
-    return h if h == w else (h, w)
+        raise ValueError(f"{value!r}: give {form}, whole numbers >= 8 and <= {MAX_SIZE}")
+    return [int(n) for n in nums]
 
 
 def parse_device(value) -> str:

@@ -32,13 +32,23 @@ class CollectConfig:
 
 
 def key_map(classes: Sequence[str]) -> Dict[str, str]:
-    """Key -> class: '1'..'9' in order, plus each first letter that is unique and not u/q."""
-    keys = {str(i + 1): c for i, c in enumerate(classes[:9])}
+    """Key -> class: '1'..'9', '0' for the first ten, each first letter that is unique and not u/q,
+    then a spare letter for every class after the tenth that has none (34 classes at most)."""
+    from ..errors import EdgecvError
+
+    keys = dict(zip("1234567890", classes))
     firsts = [c[0].lower() for c in classes]
     for c in classes:
         k = c[0].lower()
         if firsts.count(k) == 1 and k not in RESERVED and not k.isdigit():
             keys[k] = c
+    spare = (ch for ch in "abcdefghijklmnoprstvwxyz" if ch not in keys)
+    for c in [c for c in classes[10:] if c not in keys.values()]:
+        k = next(spare, None)
+        if k is None:
+            raise EdgecvError(f"--classes: {len(classes)} classes, more than the keyboard's 34 keys; collect them in "
+                              "groups of up to 34 (into the same --out), or use `edgecv serve`")
+        keys[k] = c
     return keys
 
 
@@ -82,7 +92,9 @@ def draw(frame, collector, keys: Dict[str, str]):
 
     img = frame.copy()
     if collector.task == "classify":
-        by_class = {c: k for k, c in sorted(keys.items()) if k.isdigit()}
+        by_class = {}
+        for k, c in keys.items():       # digits first, then letters: the first key of each class
+            by_class.setdefault(c, k)
         lines = [f"{by_class.get(c, '-')}: {c}  {n}" for c, n in collector.counts().items()]
     else:
         lines = [f"points {collector.counts()['points']}  (click the point)"]
@@ -99,7 +111,14 @@ def collect(args: CollectConfig) -> int:
     """Python API of `edgecv collect`: the desktop window until q/Esc (or the window closes)."""
     from .collector import Collector
 
-    collector = Collector(args.out, args.task, args.classes).lock()   # one collector per folder
+    import cv2
+
+    open_window()       # before the folder exists: no display leaves no empty dataset behind
+    try:
+        collector = Collector(args.out, args.task, args.classes).lock()   # one collector per folder
+    except BaseException:
+        cv2.destroyAllWindows()
+        raise
     try:
         return _collect(args, collector)
     finally:
@@ -111,7 +130,6 @@ def _collect(args, collector) -> int:
 
     from .live import LiveView
 
-    open_window()
     keys = key_map(collector.classes)
     live = LiveView(args.source, log=lambda m: print(f"edgecv collect: {m}", file=sys.stderr)).start()
     clicks = []

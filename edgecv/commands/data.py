@@ -12,17 +12,12 @@ from typing import Optional
 
 from ..config import add_arguments as add_config_arguments
 from ..config import MAX_SEED, from_args, option
+from ..values import size_numbers
 
 
 def _size(text):
     """--size N or WxH (the stored image's width x height, as image tools print it) -> (w, h)."""
-    parts = [p for p in str(text).lower().replace(",", "x").split("x") if p.strip()]
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) not in (1, 2) or min(nums) < 8:
-        raise ValueError("give N or WxH with sides >= 8, e.g. 64 or 160x120")
+    nums = size_numbers(str(text), "N or WxH (e.g. 64 or 160x120)")
     return (nums[0], nums[-1])
 
 

@@ -13,9 +13,11 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
+from ..data.datasets import SPLITS
 from ..errors import EdgecvError
 from ..spec import PreprocessSpec
 
+HELD_OUT = set(SPLITS) - {"train"}     # subfolders a plain folder's calibration set leaves out
 MIN_IMAGES = 8
 DEFAULT_SIZE = 512
 
@@ -50,7 +52,6 @@ def calibration_set_id(paths) -> str:
 
 def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: str = "classify") -> List[Path]:
     """Image paths from a list file, a run's split.json (train split), a dataset or a plain folder."""
-    from ..data.datasets import load_dataset
     from ..data.listing import image_files
 
     src = Path(source)
@@ -70,11 +71,10 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
         raise EdgecvError(f"{src}: calibration folder not found; give a folder of training images or a list .txt "
                           "(--data of `edgecv calibrate`, --calib of `edgecv export`)")
     else:
-        try:
-            items = load_dataset(src, task, seed=seed).items("train")
-            candidates = _stratified(items, len(items), seed)
-        except EdgecvError:  # not a labelled dataset: any images below the folder
-            candidates = image_files(src)   # training's listing: hidden files skipped, each real file once
+        candidates = _train_split(src, task, seed)
+        if candidates is None:  # not a labelled dataset: any images below the folder but val/ and test/
+            candidates = [p for p in image_files(src)   # training's listing: hidden files skipped, each once
+                          if not set(p.relative_to(src).parts[:-1]) & HELD_OUT]
             random.Random(seed).shuffle(candidates)
     images, bad = _readable(candidates, size)
     if len(images) < MIN_IMAGES:
@@ -82,6 +82,20 @@ def calibration_images(source, size: int = DEFAULT_SIZE, seed: int = 0, task: st
                           + (f" ({bad} unreadable)" if bad else "") + f"; INT8 calibration needs at least "
                           f"{MIN_IMAGES} (hundreds recommended) representative training images")
     return images
+
+
+def _train_split(src: Path, task: str, seed: int) -> Optional[List[Path]]:
+    """The training split of a dataset folder, read as the given task first, then as the other layout
+    (a class-folder set given with --task regress): images training held out never calibrate."""
+    from ..data.datasets import load_dataset
+
+    for t in dict.fromkeys((task, "classify", "regress")):
+        try:
+            items = load_dataset(src, t, seed=seed).items("train")
+        except EdgecvError:
+            continue
+        return _stratified(items, len(items), seed)
+    return None
 
 
 def _readable(candidates: List[Path], size: int):

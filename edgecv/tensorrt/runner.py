@@ -76,8 +76,13 @@ class TrtBackend(Backend):
     def __init__(self, path, meta: Optional[ModelMeta] = None, device: str = "cuda:0", verbose: bool = False):
         self.path, self._cuda = Path(path), None
         side = read_sidecar(self.path) if sidecar_path(self.path).exists() else None
-        trt = import_tensorrt((side or {}).get("cache_key", {}).get("library", "tensorrt"))
-        self._cuda = CudaSession(_device_index(device, self.path))
+        try:    # no TensorRT or no GPU here: the one line names the engine, whatever state the file is in
+            trt = import_tensorrt((side or {}).get("cache_key", {}).get("library", "tensorrt"))
+            self._cuda = CudaSession(_device_index(device, self.path))
+        except EdgecvError as e:
+            if str(self.path) not in str(e):
+                e.args = (f"{self.path}: {e}",)
+            raise
         self.device = f"cuda:{self._cuda.index}"
         try:
             with self._cuda.active():

@@ -29,7 +29,8 @@ IMPORTANCE = ("l1", "l2")
 @dataclass
 class PruneConfig:
     run: str = option("", "run folder of `edgecv train` (runs/NAME) or its best.pt", positional=True, required=True)
-    ratio: float = option(0.5, "fraction of the channels removed from every prunable layer", low=0, lt=1)
+    ratio: float = option(0.5, "fraction of the channels removed from every prunable layer (0: the same "
+                                "fine-tune unpruned, the control of a pruning study)", low=0, lt=1)
     epochs: int = option(5, "fine-tune epochs on the run's own split (0 = keep the pruned weights as they are)",
                          low=0)
     lr: Optional[float] = option(None, "fine-tune learning rate (default: the run's)", gt=0)

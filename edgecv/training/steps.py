@@ -70,6 +70,10 @@ class Steps:
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick the fastest kernels
+        if self.device.type == "cpu":
+            from ..malloc import keep_freed_memory
+
+            keep_freed_memory()     # ~10% of a CPU step was page faults of re-allocated activations
         torch.manual_seed(cfg.seed)
         pruned = pruned_channels(cfg.weights) if cfg.weights else {}   # an `edgecv prune` checkpoint keeps its widths
         self.model = build_model(cfg.model, self.meta.num_outputs, cfg.pretrained, cfg.dropout, pruned=pruned,

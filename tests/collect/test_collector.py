@@ -138,6 +138,15 @@ def test_keys_map_digits_and_unique_first_letters():
     assert action(-1, keys) is None and action(ord("z"), keys) is None
 
 
+def test_every_class_gets_a_key_up_to_34():
+    classes = [f"c{i:02d}" for i in range(34)]         # one shared first letter: digits, then spare letters
+    keys = key_map(classes)
+    assert keys["0"] == "c09" and set(keys.values()) == set(classes) and not set(keys) & {"u", "q"}
+    assert len(keys) == 34
+    with pytest.raises(EdgecvError, match="34 keys"):
+        key_map(classes + ["c34"])
+
+
 def test_collect_without_display_points_to_serve(tmp_path, clip, monkeypatch, capsys):
     from edgecv.cli import main
 
@@ -147,3 +156,4 @@ def test_collect_without_display_points_to_serve(tmp_path, clip, monkeypatch, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert "no display here" in err[0] and "edgecv serve" in err[0]
+    assert not (tmp_path / "d").exists()               # nothing created for a session that never started

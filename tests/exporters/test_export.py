@@ -197,6 +197,30 @@ def test_engine_export_without_tensorrt_is_one_clear_line(exported, capsys):
     assert "TensorRT is not installed" in err and len(err.strip().splitlines()) == 1
 
 
+def test_calibration_never_draws_held_out_images(tmp_path):
+    """A presplit class-folder set calibrates from train/ whatever --task says; a folder that is no
+    dataset (one class folder) still leaves its val/ and test/ out."""
+    import numpy as np
+    from PIL import Image
+
+    from edgecv.exporters.calibrate import calibration_images
+
+    def put(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(len(str(path))).integers(0, 255, (16, 16, 3), np.uint8)).save(path)
+
+    for split, n in (("train", 12), ("val", 6), ("test", 6)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                put(tmp_path / "set" / split / cls / f"{i}.png")
+                put(tmp_path / "loose" / split / "only" / f"{cls}{i}.png")
+    for task in ("classify", "regress"):
+        got = calibration_images(tmp_path / "set", size=100, task=task)
+        assert len(got) == 24 and {p.relative_to(tmp_path / "set").parts[0] for p in got} == {"train"}, task
+    got = calibration_images(tmp_path / "loose", size=100, task="regress")
+    assert len(got) == 24 and {p.relative_to(tmp_path / "loose").parts[0] for p in got} == {"train"}
+
+
 def test_calibrate_writes_a_reusable_list(cls_data, tmp_path, run_copy):
     from edgecv.exporters.calibrate import calibration_images
 

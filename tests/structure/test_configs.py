@@ -48,15 +48,22 @@ def test_one_flag_per_concept(name, flags):
 
 
 @pytest.mark.parametrize("value,expected", [(224, 224), ("224", 224), ("160,120", (160, 120)),
-                                            ("160x120", (160, 120)), ([96, 96], 96)])
+                                            ("160x120", (160, 120)), ([96, 96], 96), ("160 120", (160, 120)),
+                                            ("160, 120", (160, 120)), (" 64 ", 64)])
 def test_imgsz_is_n_or_hw_everywhere(value, expected):
     assert parse_size(value) == expected
 
 
-@pytest.mark.parametrize("bad", ["7", "0", "-32", "nan", "inf", "3.5", "a,b", "1,2,3", True])
+@pytest.mark.parametrize("bad", ["7", "0", "-32", "nan", "inf", "3.5", "a,b", "1,2,3", True, "64x", "64,", "x64",
+                                 "", "99999"])
 def test_bad_sizes(bad):
+    from edgecv.commands.data import _size
+
     with pytest.raises(ValueError):
         parse_size(bad)
+    if not isinstance(bad, bool):
+        with pytest.raises(ValueError):     # data synth --size: the same numbers, read as WxH
+            _size(bad)
 
 
 def test_mean_std_one_syntax():

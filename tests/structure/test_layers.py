@@ -10,7 +10,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "edgecv"
 CORE = {"errors", "config", "values", "registry", "fileio", "spec", "meta", "metrics", "plots", "rundir", "system",
-        "signals", "text", "modelcheck", "telemetry", "httpguard", "__version__"}
+        "signals", "malloc", "text", "modelcheck", "telemetry", "httpguard", "__version__"}
 BELOW = {   # layer -> the layers (besides core and itself) it may import
     "data": set(),
     "models": set(),

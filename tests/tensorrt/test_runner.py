@@ -83,7 +83,7 @@ def test_backend_without_tensorrt_is_one_line(tmp_path):
     path.write_bytes(b"not really an engine")
     with pytest.raises(EdgecvError) as err:
         open_backend(path)
-    assert str(err.value).startswith("TensorRT is not installed here") and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"{path}: TensorRT is not installed here") and "\n" not in str(err.value)
 
 
 @needs_trt
