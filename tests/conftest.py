@@ -4,11 +4,20 @@ Everything is 32 px and a few dozen images so the whole suite stays fast on 2 CP
 """
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# A suite started under nohup (SIGHUP ignored) or as a non-interactive `cmd &` (SIGINT ignored) would
+# hand the ignored signal to every child, and edgecv rightly keeps a parent-ignored signal ignored: the
+# signal tests would then test the launcher. Children of the suite get the default dispositions.
+for _sig, _handler in ((signal.SIGHUP, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_DFL),
+                       (signal.SIGINT, signal.default_int_handler)):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _handler)
 
 
 @pytest.fixture(scope="session")
