@@ -34,10 +34,12 @@ def keep_freed_memory() -> bool:
     return _applied
 
 
+def is_glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def _apply() -> bool:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    if any(v in os.environ for v in USER_SETTINGS):
+    if not is_glibc() or any(v in os.environ for v in USER_SETTINGS):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

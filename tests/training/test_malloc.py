@@ -2,14 +2,14 @@
 fresh processes because the setting is process-wide; a user's own glibc variables win."""
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="glibc malloc only (elsewhere keep_freed_memory() does nothing)")
+from edgecv.malloc import is_glibc
+
+pytestmark = pytest.mark.skipif(not is_glibc(), reason="glibc malloc only (elsewhere keep_freed_memory() does nothing)")
 
 # A step's pattern: ten 4 MB activations allocated, written, freed together, ten rounds.
 CHILD = r"""
